@@ -15,6 +15,8 @@ state is itself such a combination, so the corrector costs no evaluation) are al
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -98,6 +100,12 @@ class Solver:
     def with_(self, **changes: Any) -> "Solver":
         """A copy with some fields replaced (validated again)."""
         return replace(self, **changes)
+
+    def save(self, path: "str | os.PathLike[str]", *, overwrite: bool = True) -> "Path":
+        """Write this solver as a versioned JSON file (see :mod:`s4s.io`)."""
+        from ..io import save_solver
+
+        return save_solver(self, path, overwrite=overwrite)
 
     def to(self, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> "Solver":
         cast = lambda t: t.to(dtype=dtype, device=device)  # noqa: E731

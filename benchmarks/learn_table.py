@@ -1,0 +1,131 @@
+"""Learned against hand-designed solvers, per bundled model and NFE, on held-out seeds.
+
+    python benchmarks/learn_table.py [--models gmm digits ...] [--nfe 3 4 5 6 8 10] [--out benchmarks/results]
+
+For each model and NFE: the best hand-designed solver over {DDIM, iPNDM, DPM-Solver++(2M, 3M),
+UniPC, DEIS} x {Karras, log-SNR} and the learned `s4s`, `s4s_alt`, `ld3`, `joint` solvers
+(512 teacher pairs, default options) — RMSE to the teacher on 1,000 held-out seeds, FD-digits
+for the digits models, and learning time (teacher generation is shared and reported once).
+`s4s` is also compared with the best hand-designed solver on its own (fixed) grid.
+Results go to stdout and, as markdown and JSON, to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+import s4s
+from s4s import metrics, zoo
+from s4s.learn import CANDIDATE_SOLVERS
+from s4s.teacher import TeacherSpec, generate_teacher, teacher_gap
+
+log = logging.getLogger("learn_table")
+
+MODELS = {
+    "gmm": lambda: zoo.load("gmm", dim=2),
+    "digits": lambda: zoo.load("digits"),
+    "digits-cfg2": lambda: zoo.load("digits", guidance=2.0),
+    "digits-ddpm": lambda: zoo.load("digits-ddpm"),
+    "digits-flow": lambda: zoo.load("digits-flow"),
+}
+GRIDS = ("karras", "logsnr")
+METHODS = ("s4s", "s4s_alt", "ld3", "joint")
+HELD_OUT = range(1_000_000, 1_001_000)
+
+
+def labels(seeds: list[int]) -> torch.Tensor:
+    return torch.tensor([s % 10 for s in seeds])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--nfe", nargs="+", type=int, default=[3, 4, 5, 6, 8, 10])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--num-samples", type=int, default=512)
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--cache", default=".cache/teacher")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = TeacherSpec()
+    results = []
+    for name in args.models:
+        model = MODELS[name]()
+        shape = zoo.sample_shape(model)
+        dtype = torch.float64 if name == "gmm" else torch.float32
+        cond_fn = labels if name == "digits-cfg2" else None
+        seeds = list(range(args.num_samples))
+        start = time.perf_counter()
+        train = generate_teacher(model, seeds, shape, spec, cond=None if cond_fn is None else cond_fn(seeds),
+                                 dtype=dtype, cache_dir=args.cache)
+        held = generate_teacher(model, list(HELD_OUT), shape, spec, cond=None if cond_fn is None else cond_fn(list(HELD_OUT)),
+                                dtype=dtype, cache_dir=args.cache)
+        teacher_s = time.perf_counter() - start
+        gap = teacher_gap(model, held, spec)
+        digits = name != "gmm"
+        fd_teacher = metrics.fd_digits(held.samples) if digits else None
+        log.info("%s: teacher %s, gap to 2x-finer %.2e RMSE, %.0f s for %d pairs; FD-digits of the teacher %s",
+                 name, spec.to_dict(), gap, teacher_s, len(train) + len(held), fd_teacher)
+
+        def evaluate(solver: s4s.Solver) -> dict[str, float]:
+            with torch.no_grad():
+                x = torch.cat([solver.sample(model, held.noise[i:i + 500], None if held.cond is None else held.cond[i:i + 500])
+                               for i in range(0, len(held), 500)])
+            res = {"rmse": metrics.rmse(x, held.samples)}
+            if digits:
+                res["fd"] = metrics.fd_digits(x)
+            return res
+
+        for nfe in args.nfe:
+            row: dict = {"model": name, "nfe": nfe, "teacher_gap": gap, "fd_teacher": fd_teacher}
+            hand = {f"{b}/{g}": evaluate(s4s.make_solver(b, nfe, g, model)) for b in CANDIDATE_SOLVERS for g in GRIDS}
+            best = min(hand, key=lambda k: hand[k]["rmse"])
+            row["hand"] = {"solver": best, **hand[best]}
+            for method in args.methods:
+                t = time.perf_counter()
+                solver = s4s.learn(model, nfe, method=method, seed=0, teacher_data=train, dtype=dtype)
+                res = evaluate(solver)
+                res["seconds"] = time.perf_counter() - t
+                res["start"] = f"{solver.meta['base']}/{solver.meta['schedule']}"
+                if method == "s4s":  # the best hand-designed solver on s4s's own grid
+                    grid = solver.meta["schedule"]
+                    same = {k: v for k, v in hand.items() if k.endswith("/" + grid)} or {
+                        res["start"]: evaluate(s4s.make_solver(solver.meta["base"], nfe, grid, model))}
+                    res["hand_same_grid"] = min(v["rmse"] for v in same.values())
+                row[method] = res
+            results.append(row)
+            log.info("%s", json.dumps(row))
+            (out / "learn_table.json").write_text(json.dumps(results, indent=1))
+            (out / "learn_table.md").write_text(render(results))
+    print(render(results))
+
+
+def render(results: list[dict]) -> str:
+    lines = ["| model | NFE | best hand-designed | RMSE | " + " | ".join(f"{m} RMSE" for m in METHODS)
+             + " | s4s_alt / hand | FD teacher | FD hand | FD s4s_alt | s4s_alt s |",
+             "|---|---|---|---|" + "---|" * len(METHODS) + "---|---|---|---|---|"]
+    for r in results:
+        h = r["hand"]
+        cells = [f"{r[m]['rmse']:.4f}" if m in r else "—" for m in METHODS]
+        ratio = f"{r['s4s_alt']['rmse'] / h['rmse']:.2f}" if "s4s_alt" in r else "—"
+        fd = lambda d: f"{d['fd']:.2f}" if d and "fd" in d else "—"  # noqa: E731
+        fdt = f"{r['fd_teacher']:.2f}" if r.get("fd_teacher") is not None else "—"
+        secs = f"{r['s4s_alt']['seconds']:.0f}" if "s4s_alt" in r else "—"
+        lines.append(f"| {r['model']} | {r['nfe']} | {h['solver']} | {h['rmse']:.4f} | " + " | ".join(cells)
+                     + f" | {ratio} | {fdt} | {fd(h)} | {fd(r.get('s4s_alt'))} | {secs} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""``s4s.learn``: fit a few-step solver to a teacher's final samples (S4S, S4S-Alt, LD3, joint).
+
+Method (Frankel et al., "S4S: Solving for a Diffusion Model Solver", ICML 2025):
+1. teacher pairs ``(z, x_T(z))`` from an accurate solver, split into train and validation;
+2. the starting point is the best hand-designed (solver, grid) pair on validation;
+3. minimise ``d(student(z + zeta), teacher(z))`` over the solver's parameters (``zeta``
+   confined to a ball: the relaxed objective of LD3 / S4S; radius 0 is the plain one);
+4. keep the parameters with the best validation distance (the start is a candidate, so the
+   learned solver is never worse on validation than the solver it started from).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from ..frame import Denoiser
+from ..schedules import SCHEDULES
+from ..solvers import SOLVERS, make_solver
+from ..solvers.table import Solver
+from ..teacher import TeacherData, TeacherSpec, generate_teacher, teacher_gap
+from .objectives import Distance, get_distance
+from .params import SolverParams
+
+__all__ = ["learn", "LearnEvent", "METHODS", "CANDIDATE_SOLVERS", "CANDIDATE_SCHEDULES"]
+
+log = logging.getLogger("s4s.learn")
+
+METHODS = ("s4s", "s4s_alt", "ld3", "joint")
+CANDIDATE_SOLVERS = ("ddim", "ipndm", "dpmpp_2m", "dpmpp_3m", "unipc", "deis")
+CANDIDATE_SCHEDULES = ("karras", "logsnr", "time_uniform")
+
+
+@dataclass(frozen=True)
+class LearnEvent:
+    """What a progress callback receives: the phase, the iteration and the current figures."""
+
+    phase: str
+    iteration: int
+    total: int
+    loss: float | None = None
+    val: float | None = None
+    best: float | None = None
+
+
+@dataclass
+class _Phase:
+    name: str
+    groups: tuple[str, ...]
+    iters: int
+
+
+def _phases(method: str, iters: int, rounds: int) -> list[_Phase]:
+    if method == "s4s":
+        return [_Phase("coef", ("coef",), iters)]
+    if method == "ld3":
+        return [_Phase("grid", ("grid",), iters)]
+    if method == "joint":
+        return [_Phase("joint", ("grid", "coef"), iters)]
+    per = max(1, iters // (2 * rounds))
+    return [p for r in range(rounds) for p in (_Phase(f"grid{r + 1}", ("grid",), per), _Phase(f"coef{r + 1}", ("coef",), per))]
+
+
+def _sample_shape(model: Denoiser, shape: Sequence[int] | None) -> tuple[int, ...]:
+    if shape is not None:
+        return tuple(int(s) for s in shape)
+    from ..zoo import sample_shape
+
+    try:
+        return sample_shape(model)
+    except ValueError:
+        raise ValueError("give the shape of one sample: learn(..., shape=(C, H, W))") from None
+
+
+@dataclass
+class _Batches:
+    """Evaluates a solver on a teacher subset in chunks, returning the mean distance."""
+
+    model: Denoiser
+    data: TeacherData
+    distance: Distance
+    decode: Callable[[Tensor], Tensor] | None
+    chunk: int
+
+    def loss(self, solver: Solver, idx: Tensor | slice, shift: Tensor | None = None) -> Tensor:
+        noise = self.data.noise[idx] if shift is None else self.data.noise[idx] + shift
+        cond = None if self.data.cond is None else self.data.cond[idx]
+        x = solver.sample(self.model, noise, cond)
+        if self.decode is not None:
+            x = self.decode(x)
+        y = self.data.samples[idx]
+        return self.distance(x, self.decode(y) if self.decode is not None else y)
+
+    def mean(self, solver: Solver) -> float:
+        total, n = 0.0, len(self.data)
+        with torch.no_grad():
+            for start in range(0, n, self.chunk):
+                total += float(self.loss(solver, slice(start, start + self.chunk)).sum())
+        return total / n
+
+
+def learn(
+    model: Denoiser,
+    nfe: int,
+    method: str = "s4s_alt",
+    num_samples: int = 512,
+    seed: int = 0,
+    *,
+    shape: Sequence[int] | None = None,
+    cond: Tensor | Callable[[list[int]], Tensor] | None = None,
+    base: str | None = None,
+    schedule: str | None = None,
+    teacher: TeacherSpec | None = None,
+    teacher_data: TeacherData | None = None,
+    distance: str | Distance = "l2",
+    decode: Callable[[Tensor], Tensor] | None = None,
+    radius: float = 0.0,
+    iters: int = 400,
+    rounds: int = 2,
+    batch_size: int = 64,
+    band: int = 3,
+    lr: float = 0.02,
+    val_fraction: float = 0.2,
+    val_every: int = 25,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    cache_dir: str | None = None,
+    callback: Callable[[LearnEvent], None] | None = None,
+) -> Solver:
+    """Learn an ``nfe``-evaluation solver for ``model`` from its own teacher samples.
+
+    Args:
+        method: ``"s4s"`` (coefficients on a fixed grid), ``"s4s_alt"`` (alternating grid +
+            decoupled levels and coefficients), ``"ld3"`` (grid + decoupled levels only) or
+            ``"joint"`` (everything at once).
+        num_samples: teacher pairs (seeds ``0 .. num_samples-1``), split into train/validation.
+        seed: fixes the split, the minibatch order and so the result.
+        shape: one sample's shape (zoo models know theirs).
+        cond: conditions, ``[num_samples, ...]`` or a function of the seed list.
+        base, schedule: the starting solver and grid; by default the best pair on validation
+            over ``CANDIDATE_SOLVERS x CANDIDATE_SCHEDULES``.
+        teacher: how teacher samples are made (default: UniPC-3, 200 NFE, Karras grid).
+        teacher_data: precomputed teacher pairs (overrides ``num_samples``/``teacher``).
+        distance: ``"l2"``, ``"l1"``, ``"pseudo_huber"`` or ``f(x, y) -> [B]``, measured after
+            ``decode`` when given (latent models).
+        radius: relaxed objective: the student's noise may move within ``radius * sqrt(dim)``
+            of the teacher's (0 = plain objective).
+        iters: optimisation steps in all (``s4s_alt`` splits them over ``rounds``).
+        band: history depth K of the learned coefficients.
+    Returns:
+        The learned :class:`Solver`; ``solver.meta`` records the method, base, teacher and figures.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    if isinstance(nfe, bool) or not isinstance(nfe, int) or nfe < 1:
+        raise ValueError(f"nfe must be a positive int, got {nfe!r}")
+    for key, value in (("iters", iters), ("batch_size", batch_size), ("band", band), ("rounds", rounds)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{key} must be a positive int, got {value!r}")
+    if not 0 <= radius < 1:
+        raise ValueError(f"radius must be in [0, 1), got {radius}")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    dist = get_distance(distance)
+    started = time.perf_counter()
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+
+    spec = teacher or TeacherSpec()
+    if teacher_data is None:
+        if num_samples < 4:
+            raise ValueError(f"num_samples must be at least 4, got {num_samples}")
+        seeds = list(range(num_samples))
+        cond_t = cond(seeds) if callable(cond) else cond
+        teacher_data = generate_teacher(model, seeds, _sample_shape(model, shape), spec, cond=cond_t,
+                                        dtype=dtype, device=device, cache_dir=cache_dir)
+    teacher_time = time.perf_counter() - started
+    gap = teacher_gap(model, teacher_data, spec)
+
+    perm = torch.randperm(len(teacher_data), generator=gen)
+    n_val = max(2, int(round(val_fraction * len(teacher_data))))
+    train = teacher_data.subset(perm[n_val:].sort().values)
+    val = teacher_data.subset(perm[:n_val].sort().values)
+    chunk = max(batch_size, 256)
+    on_train = _Batches(model, train, dist, decode, chunk)
+    on_val = _Batches(model, val, dist, decode, chunk)
+
+    # starting point: the best hand-designed (solver, grid) on validation
+    candidates = [(b, s) for b in ([base] if base else CANDIDATE_SOLVERS) for s in ([schedule] if schedule else CANDIDATE_SCHEDULES)]
+    scores: dict[str, float] = {}
+    for b, s in candidates:
+        if b not in SOLVERS or s not in SCHEDULES:
+            raise ValueError(f"unknown base {b!r} or schedule {s!r}")
+        try:
+            scores[f"{b}/{s}"] = on_val.mean(make_solver(b, nfe, s, model))
+        except ValueError as e:  # e.g. heun with an odd nfe
+            if base:
+                raise
+            log.debug("skipping %s/%s: %s", b, s, e)
+    start_key = min(scores, key=lambda k: scores[k])
+    base_name, sched_name = start_key.split("/")
+    log.info("teacher %s (gap to 2x-finer %.2e) in %.1f s; start %s: val %.4g", spec.to_dict(), gap, teacher_time,
+             start_key, scores[start_key])
+
+    start_grid = make_solver(base_name, nfe, sched_name, model).grid
+    params = SolverParams(base_name, start_grid, band=band)
+    dim = math.prod(train.noise.shape[1:])
+    shift = torch.zeros_like(train.noise, requires_grad=radius > 0) if radius > 0 else None
+
+    best_val = scores[start_key]
+    best_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
+    phases = _phases(method, iters, rounds)
+    total = sum(p.iters for p in phases)
+    done = 0
+    groups = params.groups()
+    for phase in phases:
+        trainable = [p for g in phase.groups for p in groups[g]]
+        for p in params.parameters():
+            p.requires_grad_(any(p is q for q in trainable))
+        opt_params: list[dict[str, Any]] = [{"params": trainable, "lr": lr}]
+        if shift is not None:
+            opt_params.append({"params": [shift], "lr": lr})
+        opt = torch.optim.Adam(opt_params)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i, n=phase.iters: 0.5 * (1 + math.cos(math.pi * i / n)))
+        for it in range(phase.iters):
+            idx = torch.randint(0, len(train), (min(batch_size, len(train)),), generator=gen)
+            solver = params.solver()
+            loss = on_train.loss(solver, idx, None if shift is None else shift[idx]).mean()
+            opt.zero_grad(set_to_none=True)
+            if not torch.isfinite(loss):
+                log.warning("non-finite loss in %s at iteration %d; restoring the best parameters and halving the step",
+                            phase.name, it)
+                params.load_state_dict(best_state)
+                for g in opt.param_groups:
+                    g["lr"] *= 0.5
+                continue
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            opt.step()
+            sched.step()
+            if shift is not None:
+                with torch.no_grad():  # project onto the ball of radius * sqrt(dim)
+                    norms = shift.reshape(shift.shape[0], -1).norm(dim=1).clamp_min(1e-12)
+                    factor = (radius * math.sqrt(dim) / norms).clamp(max=1.0)
+                    shift.mul_(factor.reshape(-1, *([1] * (shift.dim() - 1))))
+            done += 1
+            val_now = None
+            if (it + 1) % val_every == 0 or it + 1 == phase.iters:
+                val_now = on_val.mean(params.solver())
+                if val_now < best_val:
+                    best_val = val_now
+                    best_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
+                log.debug("%s %d/%d loss %.4g val %.4g best %.4g", phase.name, it + 1, phase.iters, float(loss.detach()), val_now, best_val)
+            if callback is not None:
+                callback(LearnEvent(phase.name, done, total, float(loss.detach()), val_now, best_val))
+        params.load_state_dict(best_state)  # each phase continues from the best so far
+
+    params.load_state_dict(best_state)
+    with torch.no_grad():
+        learned = params.solver()
+    learned = learned.with_(
+        sigmas=learned.sigmas.detach(), model_sigmas=learned.model_sigmas.detach(), a=learned.a.detach(),
+        b=learned.b.detach(), name=method,
+        meta={
+            "method": method, "base": base_name, "schedule": sched_name, "nfe": nfe, "band": band,
+            "model": {"name": model.name, "sigma_min": model.sigma_min, "sigma_max": model.sigma_max,
+                      "time": model.time.name},
+            "teacher": spec.to_dict(), "num_samples": len(teacher_data), "seed": seed, "radius": radius,
+            "distance": distance if isinstance(distance, str) else getattr(distance, "__name__", "callable"),
+            "metrics": {"val_start": scores[start_key], "val_best": best_val, "teacher_gap_rmse": gap,
+                        "candidates": scores},
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+    )
+    log.info("%s nfe=%d: val %.4g -> %.4g (%.0f%%) in %.1f s", method, nfe, scores[start_key], best_val,
+             100 * best_val / max(scores[start_key], 1e-30), time.perf_counter() - started)
+    return learned

@@ -1,0 +1,69 @@
+"""The learned parametrization of a solver (S4S / S4S-Alt, Frankel et al. 2025).
+
+* Grid: interior levels from a softmax over log-sigma increments, so the grid is strictly
+  decreasing by construction and its end points stay fixed (as in LD3).
+* Decoupled model-input levels (LD3): ``model_sigma_k = level_k * exp(bound * tanh(delta_k))``.
+* Coefficients: corrections to the base solver's weights on the last ``band`` denoised
+  values of each row, in units of the row's total denoised weight (``1 - s'/s`` for an
+  exponential integrator), i.e. S4S's ``x' = r x + (1 - r) sum_j c_j D_{n-j}`` with
+  ``c = c_base + dc``. The base weights are re-derived by the builder whenever the grid moves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..solvers import SOLVERS
+from ..solvers.table import Solver
+
+__all__ = ["SolverParams"]
+
+
+class SolverParams(nn.Module):
+    """Parameters that make a :class:`Solver` from a base builder and a starting grid."""
+
+    def __init__(self, base: str, grid: Tensor, band: int = 3, decouple_bound: float = 0.3,
+                 options: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        if base not in SOLVERS:
+            raise ValueError(f"unknown base solver {base!r}")
+        grid = grid.detach().to(torch.float64)
+        if float(grid[-1]) <= 0:
+            raise ValueError("learned grids must end at a positive sigma_min")
+        self.base = base
+        self.options = dict(options or {})
+        self.band = band
+        self.decouple_bound = decouple_bound
+        log_g = torch.log(grid)
+        self.register_buffer("log_ends", torch.stack([log_g[0], log_g[-1]]))
+        inc = (log_g[1:] - log_g[:-1]) / (log_g[-1] - log_g[0])  # positive fractions summing to 1
+        self.grid_logits = nn.Parameter(torch.log(inc))
+        nfe = SOLVERS[base].build(grid, **self.options).nfe
+        self.decouple = nn.Parameter(torch.zeros(nfe, dtype=torch.float64))
+        self.coef = nn.Parameter(torch.zeros(nfe, band, dtype=torch.float64))
+
+    def grid(self) -> Tensor:
+        frac = torch.softmax(self.grid_logits, 0)
+        cum = torch.cat([torch.zeros(1, dtype=frac.dtype), torch.cumsum(frac, 0)])
+        cum = cum / cum[-1]  # exact end point despite rounding
+        lo, hi = self.log_ends[1], self.log_ends[0]
+        return torch.exp(hi + cum * (lo - hi))
+
+    def solver(self) -> Solver:
+        base = SOLVERS[self.base].build(self.grid(), **self.options)
+        n = base.nfe
+        rows = torch.arange(n).unsqueeze(1)
+        cols = rows - torch.arange(self.band).unsqueeze(0)  # [n, band]: k, k-1, ...
+        valid = cols >= 0
+        weight = base.b.sum(1, keepdim=True)  # the row's total denoised weight
+        where = (rows.expand_as(cols)[valid], cols[valid])
+        delta = torch.zeros(n, n, dtype=torch.float64).index_put(where, (self.coef * weight)[valid])
+        levels = base.model_sigmas * torch.exp(self.decouple_bound * torch.tanh(self.decouple))
+        return base.with_(b=base.b + delta, model_sigmas=levels)
+
+    def groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameter groups by role: ``grid`` (levels and decoupling) and ``coef``."""
+        return {"grid": [self.grid_logits, self.decouple], "coef": [self.coef]}

@@ -1,0 +1,188 @@
+"""Teacher data: per-seed noise, conditions, and accurate ODE solutions, cached on disk.
+
+The teacher is any core solver at high NFE, or adaptive dopri5 (torchdiffeq) in
+``u = log sigma``, where the probability-flow ODE reads ``dx/du = x - D(x, e^u)``.
+A cache is a folder of safetensors shards (one per seed block) and a JSON manifest with
+each shard's SHA-256: interrupted runs resume, and a damaged shard is regenerated alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from .frame import Denoiser
+from .noise import seeded_noise
+from .solvers import make_solver
+
+__all__ = ["TeacherSpec", "TeacherData", "generate_teacher", "teacher_gap"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TeacherSpec:
+    """How teacher samples are made: ``solver`` at ``nfe`` on ``schedule``, or ``solver="dopri5"``."""
+
+    solver: str = "unipc"
+    nfe: int = 200
+    schedule: str = "karras"
+    options: dict[str, Any] = field(default_factory=dict)
+    rtol: float = 1e-5
+    atol: float = 1e-5
+
+    def finer(self) -> "TeacherSpec":
+        """The same teacher with twice the work (2x NFE, or 10x tighter tolerances)."""
+        if self.solver == "dopri5":
+            return TeacherSpec("dopri5", rtol=self.rtol / 10, atol=self.atol / 10)
+        return TeacherSpec(self.solver, 2 * self.nfe, self.schedule, dict(self.options))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if self.solver != "dopri5":
+            d.pop("rtol"), d.pop("atol")
+        return d
+
+    def sampler(self, model: Denoiser) -> Callable[[Tensor, Any], Tensor]:
+        """``(noise, cond) -> sample``."""
+        if self.solver == "dopri5":
+            return lambda noise, cond: _dopri5(model, noise, cond, self.rtol, self.atol)
+        solver = make_solver(self.solver, self.nfe, self.schedule, model, **self.options)
+        return lambda noise, cond: solver.sample(model, noise, cond)
+
+
+def _dopri5(model: Denoiser, noise: Tensor, cond: Any, rtol: float, atol: float) -> Tensor:
+    try:
+        from torchdiffeq import odeint
+    except ImportError as e:
+        raise ImportError("the dopri5 teacher needs torchdiffeq: pip install torchdiffeq") from e
+    u0, u1 = torch.log(torch.tensor(model.sigma_max)), torch.log(torch.tensor(model.sigma_min))
+    batch = noise.shape[0]
+
+    def rhs(u: Tensor, x: Tensor) -> Tensor:
+        sigma = torch.exp(u).to(x.dtype).expand(batch)
+        return x - (model(x, sigma) if cond is None else model(x, sigma, cond))
+
+    t = torch.stack([u0, u1]).to(noise.dtype)
+    return odeint(rhs, noise * model.sigma_max, t, method="dopri5", rtol=rtol, atol=atol)[-1]
+
+
+@dataclass
+class TeacherData:
+    """Aligned per-seed tensors: ``noise[N, ...]``, ``samples[N, ...]``, optional ``cond[N, ...]``."""
+
+    seeds: list[int]
+    noise: Tensor
+    samples: Tensor
+    cond: Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def subset(self, idx: Sequence[int] | Tensor) -> "TeacherData":
+        idx_t = torch.as_tensor(idx, dtype=torch.long)
+        return TeacherData([self.seeds[int(i)] for i in idx_t], self.noise[idx_t], self.samples[idx_t],
+                           None if self.cond is None else self.cond[idx_t])
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def _cache_key(model: Denoiser, spec: TeacherSpec, shape: tuple[int, ...], dtype: torch.dtype, cond: Tensor | None) -> str:
+    ident = {"model": model.name, "sigma": [model.sigma_min, model.sigma_max], "teacher": spec.to_dict(),
+             "shape": list(shape), "dtype": str(dtype),
+             "cond": None if cond is None else hashlib.sha256(cond.detach().cpu().contiguous().numpy().tobytes()).hexdigest()}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def generate_teacher(
+    model: Denoiser,
+    seeds: Sequence[int],
+    shape: tuple[int, ...],
+    spec: TeacherSpec = TeacherSpec(),
+    *,
+    cond: Tensor | None = None,
+    batch_size: int = 256,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> TeacherData:
+    """Teacher samples for ``seeds`` (noise from :func:`s4s.noise.seeded_noise`).
+
+    ``cond[i]`` is the condition of ``seeds[i]``. With ``cache_dir``, shards of
+    ``batch_size`` seeds are stored and reused (a shard whose checksum fails is regenerated).
+    """
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("need at least one seed")
+    if cond is not None and cond.shape[0] != len(seeds):
+        raise ValueError(f"cond has {cond.shape[0]} rows for {len(seeds)} seeds")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    sampler = spec.sampler(model)
+    noise = seeded_noise(seeds, shape, dtype=dtype, device=device)
+    cond_dev = None if cond is None else cond.to(device)
+    folder = manifest = None
+    if cache_dir is not None:
+        folder = Path(cache_dir) / _cache_key(model, spec, shape, dtype, cond)
+        folder.mkdir(parents=True, exist_ok=True)
+        mpath = folder / "manifest.json"
+        manifest = json.loads(mpath.read_text()) if mpath.exists() else {"teacher": spec.to_dict(), "model": model.name, "shards": {}}
+
+    from safetensors.torch import load_file, save_file
+
+    chunks = []
+    for start in range(0, len(seeds), batch_size):
+        block = seeds[start:start + batch_size]
+        name = f"seeds-{block[0]}-{block[-1]}-{len(block)}.safetensors"
+        out = None
+        if folder is not None and manifest is not None:
+            entry = manifest["shards"].get(name)
+            path = folder / name
+            if entry and path.exists() and _sha256(path) == entry["sha256"] and entry["seeds"] == block:
+                out = load_file(str(path))["samples"].to(device=device, dtype=dtype)
+            elif entry:
+                log.warning("teacher cache: shard %s is missing or damaged; regenerating it", name)
+        if out is None:
+            with torch.no_grad():
+                c = None if cond_dev is None else cond_dev[start:start + len(block)]
+                out = sampler(noise[start:start + len(block)], c).to(dtype)
+            if folder is not None and manifest is not None:
+                path = folder / name
+                tmp = path.with_name(path.name + ".tmp")
+                save_file({"samples": out.detach().cpu().contiguous()}, str(tmp))
+                os.replace(tmp, path)
+                manifest["shards"][name] = {"seeds": block, "sha256": _sha256(path)}
+                _atomic_json(folder / "manifest.json", manifest)
+        chunks.append(out)
+        if progress is not None:
+            progress(min(start + batch_size, len(seeds)), len(seeds))
+    return TeacherData(seeds, noise, torch.cat(chunks), cond)
+
+
+def teacher_gap(model: Denoiser, data: TeacherData, spec: TeacherSpec, count: int = 64) -> float:
+    """RMSE between the teacher and a 2x-finer teacher on the first ``count`` samples."""
+    sub = data.subset(range(min(count, len(data))))
+    with torch.no_grad():
+        finer = spec.finer().sampler(model)(sub.noise, sub.cond)
+    return float((finer.double() - sub.samples.double()).pow(2).mean().sqrt())
