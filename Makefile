@@ -15,11 +15,11 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,zoo]"
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m s4s.demo
+	$(VENV)/bin/s4s demo --out docs --force
 
 test: $(STAMP)
 	$(PY) -m pytest tests

@@ -1,11 +1,21 @@
-"""The ``s4s`` command line. Exit codes: 0 success, 1 failure, 2 usage error."""
+"""The ``s4s`` command line. Exit codes: 0 success, 1 failure, 2 usage error.
+
+Subcommands: ``learn``, ``sample``, ``eval``, ``bench``, ``teacher``, ``zoo`` (and ``demo``).
+``--model`` takes a zoo name, ``diffusers:PATH`` (a pipeline folder) or ``module:factory``
+(a Python callable returning an :class:`s4s.Denoiser`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any, Callable
+
+import torch
 
 log = logging.getLogger("s4s")
 
@@ -14,41 +24,260 @@ class UsageError(Exception):
     """A mistake in the command line or its inputs: one clear message, exit code 2."""
 
 
-def _zoo_list(args: argparse.Namespace) -> None:
+# ----------------------------------------------------------------------------- shared pieces
+
+
+def _resolve_model(spec: str, guidance: float | None = None) -> Any:
+    from . import zoo
+    from .frame import Denoiser
+
+    if spec.startswith("diffusers:"):
+        from .integrations.diffusers import from_diffusers, load_pipeline
+
+        model = from_diffusers(load_pipeline(spec[len("diffusers:"):]))
+    elif ":" in spec:
+        module, _, attr = spec.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise UsageError(f"cannot import {spec!r}: {e}") from None
+        model = factory()
+        if not isinstance(model, Denoiser):
+            raise UsageError(f"{spec} returned {type(model).__name__}, expected an s4s.Denoiser")
+    elif spec in zoo.names():
+        if guidance is not None:
+            if spec != "digits":
+                raise UsageError("--guidance applies to the class-conditional 'digits' model")
+            return zoo.load(spec, guidance=guidance)
+        model = zoo.load(spec)
+    else:
+        raise UsageError(f"unknown model {spec!r}: give a zoo name ({', '.join(zoo.names())}), "
+                         "diffusers:PATH or module:factory")
+    if guidance is not None:
+        raise UsageError("--guidance needs a conditional model")
+    return model
+
+
+def _shape(model: Any, text: str | None) -> tuple[int, ...]:
+    if text:
+        try:
+            return tuple(int(v) for v in text.split(","))
+        except ValueError:
+            raise UsageError(f"--shape must be comma-separated ints, got {text!r}") from None
+    from .zoo import sample_shape
+
+    try:
+        return sample_shape(model)
+    except ValueError as e:
+        raise UsageError(f"{e}: pass --shape C,H,W") from None
+
+
+def _seeds(text: str) -> list[int]:
+    """``0-15`` or ``1,5,9`` (ranges inclusive)."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    except ValueError:
+        raise UsageError(f"seeds must look like 0-15 or 1,5,9; got {text!r}") from None
+    if not out or min(out) < 0:
+        raise UsageError(f"seeds must be non-negative, got {text!r}")
+    return out
+
+
+def _cond(args: argparse.Namespace, seeds: list[int]) -> torch.Tensor | None:
+    if getattr(args, "guidance", None) is None:
+        return None
+    return torch.tensor([s % 10 for s in seeds]) if args.labels is None else torch.full((len(seeds),), args.labels)
+
+
+def _solver(args: argparse.Namespace, model: Any) -> Any:
+    from . import load_solver, make_solver
+
+    if args.solver and Path(args.solver).suffix == ".json":
+        return load_solver(args.solver)
+    if not args.solver:
+        raise UsageError("--solver needs a solver file (.json) or a hand-designed solver name")
+    if args.nfe is None:
+        raise UsageError(f"--solver {args.solver} needs --nfe")
+    return make_solver(args.solver, args.nfe, args.schedule, model)
+
+
+def _check_out(path: str, force: bool) -> Path:
+    p = Path(path)
+    if p.exists() and not force:
+        raise UsageError(f"{p} exists; pass --force to overwrite it")
+    return p
+
+
+def _progress(total: int, label: str) -> Callable[[int | None, str], None]:
+    """A one-line progress bar on stderr when it is a terminal."""
+    tty = sys.stderr.isatty()
+
+    def update(done: int | None, note: str = "") -> None:
+        if not tty:
+            return
+        if done is None:
+            sys.stderr.write("\n")
+        else:
+            width = 30
+            fill = int(width * done / max(total, 1))
+            sys.stderr.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} {note}   ")
+        sys.stderr.flush()
+
+    return update
+
+
+def _teacher_spec(args: argparse.Namespace) -> Any:
+    from .teacher import TeacherSpec
+
+    if args.teacher == "dopri5":
+        return TeacherSpec("dopri5")
+    name, _, nfe = args.teacher.partition(":")
+    try:
+        return TeacherSpec(name, int(nfe or 200), args.teacher_schedule)
+    except ValueError:
+        raise UsageError(f"--teacher must look like unipc:200 or dopri5, got {args.teacher!r}") from None
+
+
+def _generate(model: Any, args: argparse.Namespace, seeds: list[int], label: str) -> Any:
+    from .teacher import generate_teacher
+
+    bar = _progress(len(seeds), label)
+    try:
+        return generate_teacher(model, seeds, _shape(model, args.shape), _teacher_spec(args), cond=_cond(args, seeds),
+                                cache_dir=args.cache, progress=lambda done, total: bar(done))
+    finally:
+        bar(None)
+
+
+def _evaluate(model: Any, solver: Any, data: Any, digits: bool) -> dict[str, float]:
+    from . import metrics
+
+    with torch.no_grad():
+        x = solver.sample(model, data.noise, data.cond)
+    out = {"rmse": metrics.rmse(x, data.samples)}
+    if digits:
+        out["fd_digits"] = metrics.fd_digits(x)
+    return out
+
+
+# ----------------------------------------------------------------------------- subcommands
+
+
+def cmd_learn(args: argparse.Namespace) -> None:
+    from . import learn
+
+    out = _check_out(args.out, args.force)
+    model = _resolve_model(args.model, args.guidance)
+    seeds = list(range(args.num_samples))
+    data = _generate(model, args, seeds, "teacher")
+    bar = _progress(args.iters, f"learn {args.method}")
+    try:
+        solver = learn(model, args.nfe, method=args.method, seed=args.seed, teacher_data=data, teacher=_teacher_spec(args),
+                       iters=args.iters, radius=args.radius, distance=args.distance,
+                       callback=lambda e: bar(e.iteration, f"best val {e.best:.4g}"))
+    finally:
+        bar(None)
+    solver.save(out)
+    m = solver.meta["metrics"]
+    print(f"{args.method} nfe={args.nfe} from {solver.meta['base']}/{solver.meta['schedule']}: "
+          f"validation {m['val_start']:.4g} -> {m['val_best']:.4g}; wrote {out}")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from .noise import seeded_noise
+
+    out = _check_out(args.out, args.force)
+    model = _resolve_model(args.model, args.guidance)
+    seeds = _seeds(args.seeds)
+    noise = seeded_noise(seeds, _shape(model, args.shape))
+    solver = _solver(args, model)
+    with torch.no_grad():
+        x = solver.sample(model, noise, _cond(args, seeds))
+    if out.suffix == ".png":
+        from .viz import save_grid
+
+        save_grid({f"{solver.name} {solver.nfe} NFE": x}, out)
+    elif out.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file({"samples": x.contiguous(), "seeds": torch.tensor(seeds)}, str(out))
+    else:
+        raise UsageError(f"--out must end in .png or .safetensors, got {out.name}")
+    print(f"{len(seeds)} samples with {solver.name} ({solver.nfe} NFE) -> {out}")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    model = _resolve_model(args.model, args.guidance)
+    solver = _solver(args, model)
+    data = _generate(model, args, _seeds(args.seeds), "teacher")
+    res = _evaluate(model, solver, data, args.model.startswith("digits"))
+    print(json.dumps({"solver": solver.name, "nfe": solver.nfe, "seeds": args.seeds, **res}))
+
+
+def cmd_teacher(args: argparse.Namespace) -> None:
+    if not args.cache:
+        raise UsageError("s4s teacher writes a cache: pass --cache DIR")
+    from .teacher import teacher_gap
+
+    model = _resolve_model(args.model, args.guidance)
+    data = _generate(model, args, _seeds(args.seeds), "teacher")
+    gap = teacher_gap(model, data, _teacher_spec(args))
+    print(f"{len(data)} teacher samples in {args.cache}; RMSE to a 2x-finer teacher: {gap:.3g}")
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from . import learn, make_solver
+    from .learn import CANDIDATE_SOLVERS
+
+    model = _resolve_model(args.model, args.guidance)
+    train = _generate(model, args, list(range(args.num_samples)), "teacher (learning)")
+    held = _generate(model, args, _seeds(args.seeds), "teacher (held out)")
+    digits = args.model.startswith("digits")
+    rows = []
+    for nfe in args.nfe:
+        hand = {}
+        for b in CANDIDATE_SOLVERS:
+            for g in ("karras", "logsnr"):
+                hand[f"{b}/{g}"] = _evaluate(model, make_solver(b, nfe, g, model), held, digits)
+        best = min(hand, key=lambda k: hand[k]["rmse"])
+        row: dict[str, Any] = {"nfe": nfe, "best hand-designed": best, "hand": hand[best]}
+        for method in args.methods:
+            solver = learn(model, nfe, method=method, seed=args.seed, teacher_data=train, iters=args.iters)
+            row[method] = _evaluate(model, solver, held, digits)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+
+def cmd_zoo_list(args: argparse.Namespace) -> None:
     from . import zoo
 
     for name in zoo.names():
         print(name)
 
 
-def _zoo_train(args: argparse.Namespace) -> None:
+def cmd_zoo_train(args: argparse.Namespace) -> None:
     from .zoo.train import RECIPES, train
 
     if args.name not in RECIPES:
         raise UsageError(f"no training recipe for {args.name!r}; choose one of {sorted(RECIPES)}")
-    steps = args.steps or RECIPES[args.name].steps
-    bar = _progress(steps, f"train {args.name}")
+    bar = _progress(args.steps or RECIPES[args.name].steps, f"train {args.name}")
     try:
         train(args.name, Path(args.out) if args.out else None, seed=args.seed, steps=args.steps,
-              progress=lambda i, loss: bar(i + 1, f"loss {loss:.4f}"))
+              progress=lambda i, loss: bar(i + 1, f"loss {loss:.4f}") if i % 10 == 0 else None)
     finally:
-        bar(None, "")
+        bar(None)
 
 
-def _progress(total: int, label: str):  # type: ignore[no-untyped-def]
-    """A minimal progress line on stderr (only when it is a terminal)."""
-    tty = sys.stderr.isatty()
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
 
-    def update(done: int | None, note: str) -> None:
-        if not tty:
-            return
-        if done is None:
-            sys.stderr.write("\n")
-        elif done == total or done % max(1, total // 100) == 0:
-            sys.stderr.write(f"\r{label}: {done}/{total} {note}   ")
-        sys.stderr.flush()
+    run_demo(Path(args.out), nfe=args.nfe, num_samples=args.num_samples, force=args.force)
 
-    return update
+
+# ----------------------------------------------------------------------------- parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,15 +285,79 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def model_args(p: argparse.ArgumentParser, teacher: bool = True) -> None:
+        p.add_argument("--model", required=True, help="zoo name, diffusers:PATH or module:factory")
+        p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (digits)")
+        p.add_argument("--labels", type=int, default=None, help="class for every sample (default: seed %% 10)")
+        p.add_argument("--shape", help="one sample's shape, e.g. 1,8,8 (zoo models know theirs)")
+        if teacher:
+            p.add_argument("--teacher", default="unipc:200", help="SOLVER:NFE or dopri5 (default unipc:200)")
+            p.add_argument("--teacher-schedule", default="karras")
+            p.add_argument("--cache", help="teacher cache folder (resumable)")
+
+    def solver_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--solver", required=True, help="a solver file (.json) or a hand-designed solver name")
+        p.add_argument("--nfe", type=int, help="NFE for a hand-designed solver")
+        p.add_argument("--schedule", default="karras", help="grid for a hand-designed solver")
+
+    p = sub.add_parser("learn", help="learn a solver and write its file")
+    model_args(p)
+    p.add_argument("--nfe", type=int, required=True)
+    p.add_argument("--method", default="s4s_alt", choices=["s4s", "s4s_alt", "ld3", "joint"])
+    p.add_argument("--num-samples", type=int, default=512)
+    p.add_argument("--iters", type=int, default=800)
+    p.add_argument("--radius", type=float, default=0.0, help="relaxed objective radius (0 = plain)")
+    p.add_argument("--distance", default="l2", choices=["l2", "l1", "pseudo_huber"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="solver file to write (.json)")
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.set_defaults(func=cmd_learn)
+
+    p = sub.add_parser("sample", help="sample with a solver; write a PNG grid or safetensors")
+    model_args(p, teacher=False)
+    solver_args(p)
+    p.add_argument("--seeds", default="0-15")
+    p.add_argument("--out", required=True, help=".png or .safetensors")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("eval", help="RMSE (and FD-digits) of a solver against the teacher on given seeds")
+    model_args(p)
+    solver_args(p)
+    p.add_argument("--seeds", default="1000000-1000499")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("teacher", help="generate (or resume) a teacher cache")
+    model_args(p)
+    p.add_argument("--seeds", default="0-511")
+    p.set_defaults(func=cmd_teacher)
+
+    p = sub.add_parser("bench", help="best hand-designed against learned solvers, per NFE")
+    model_args(p)
+    p.add_argument("--nfe", type=int, nargs="+", default=[4, 5, 6])
+    p.add_argument("--methods", nargs="+", default=["s4s_alt"], choices=["s4s", "s4s_alt", "ld3", "joint"])
+    p.add_argument("--num-samples", type=int, default=512)
+    p.add_argument("--iters", type=int, default=800)
+    p.add_argument("--seeds", default="1000000-1000499", help="held-out evaluation seeds")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_bench)
+
     zoo = sub.add_parser("zoo", help="bundled models: list them, or train one").add_subparsers(dest="zoo_command", required=True)
     p = zoo.add_parser("list", help="names of the bundled models")
-    p.set_defaults(func=_zoo_list)
+    p.set_defaults(func=cmd_zoo_list)
     p = zoo.add_parser("train", help="train a zoo model with its fixed recipe (writes safetensors weights)")
     p.add_argument("name", help="digits, digits-ddpm, digits-flow or classifier")
     p.add_argument("--out", help="folder for the weights (default: the package's own)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
-    p.set_defaults(func=_zoo_train)
+    p.set_defaults(func=cmd_zoo_train)
+
+    p = sub.add_parser("demo", help="the main job: learn S4S-Alt for digits and compare (writes docs/ files)")
+    p.add_argument("--out", default="docs")
+    p.add_argument("--nfe", type=int, default=5)
+    p.add_argument("--num-samples", type=int, default=512)
+    p.add_argument("--force", action="store_true", help="overwrite an existing solver file in --out")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 
@@ -80,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"s4s: error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as e:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as e:
         print(f"s4s: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -57,6 +57,8 @@ def sample_shape(model: Denoiser) -> tuple[int, ...]:
     """The shape of one sample of a zoo model (``[1, 8, 8]`` for digits, ``[dim]`` for analytic models)."""
     if isinstance(model, (GaussianModel, GaussianMixtureModel)):
         return (model.dim,)
+    if hasattr(model, "sample_shape"):  # set by s4s.integrations.diffusers.from_diffusers
+        return tuple(model.sample_shape)
     if model.name.startswith("digits"):
         return (1, 8, 8)
     raise ValueError(f"model {model.name!r} is not from the zoo; give the sample shape explicitly")

@@ -1,0 +1,80 @@
+"""Every subcommand end to end on the Gaussian mixture, with tiny budgets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import s4s
+from s4s.cli import main
+
+TINY = ["--model", "gmm", "--teacher", "unipc:40", "--teacher-schedule", "logsnr"]
+
+
+def test_learn_sample_eval_teacher_bench(tmp_path, capsys):
+    solver_file = tmp_path / "gmm.json"
+    assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--iters", "6", "--out", str(solver_file)]) == 0
+    solver = s4s.load_solver(solver_file)
+    assert solver.nfe == 3 and solver.meta["method"] == "s4s_alt"
+    # never overwritten without --force
+    assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--iters", "6", "--out", str(solver_file)]) == 2
+    assert "--force" in capsys.readouterr().err
+
+    samples = tmp_path / "x.safetensors"
+    assert main(["sample", "--model", "gmm", "--solver", str(solver_file), "--seeds", "0-4", "--out", str(samples)]) == 0
+    from safetensors.torch import load_file
+
+    saved = load_file(str(samples))
+    assert saved["samples"].shape == (5, 2) and saved["seeds"].tolist() == [0, 1, 2, 3, 4]
+
+    capsys.readouterr()
+    assert main(["eval", *TINY, "--solver", "ddim", "--nfe", "4", "--seeds", "100-131"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["nfe"] == 4 and res["rmse"] > 0
+
+    cache = tmp_path / "cache"
+    assert main(["teacher", *TINY, "--seeds", "0-7", "--cache", str(cache)]) == 0
+    assert len(list(cache.glob("*/*.safetensors"))) == 1 and "2x-finer" in capsys.readouterr().out
+
+    assert main(["bench", *TINY, "--nfe", "3", "--num-samples", "16", "--iters", "4", "--seeds", "200-215"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["nfe"] == 3 and "s4s_alt" in row and row["hand"]["rmse"] > 0
+
+
+def test_zoo_list(capsys):
+    assert main(["zoo", "list"]) == 0
+    assert {"gmm", "digits", "digits-flow"} <= set(capsys.readouterr().out.split())
+
+
+def test_module_factory_models(tmp_path, capsys, monkeypatch):
+    (tmp_path / "mymodels.py").write_text(
+        "import s4s\ndef gauss():\n    return s4s.zoo.load('gaussian', dim=3)\ndef bad():\n    return 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "g.safetensors"
+    assert main(["sample", "--model", "mymodels:gauss", "--solver", "dpmpp_2m", "--nfe", "4", "--out", str(out)]) == 0
+    assert main(["sample", "--model", "mymodels:bad", "--solver", "ddim", "--nfe", "2", "--out", str(tmp_path / "b.safetensors")]) == 2
+    assert "expected an s4s.Denoiser" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,code,message", [
+    (["learn", "--model", "nope", "--nfe", "3", "--out", "x.json"], 2, "unknown model 'nope'"),
+    (["sample", "--model", "gmm", "--solver", "ddim", "--out", "x.png"], 2, "needs --nfe"),
+    (["sample", "--model", "gmm", "--solver", "ddim", "--nfe", "2", "--seeds", "a-b", "--out", "x.png"], 2, "seeds must look like"),
+    (["sample", "--model", "gmm", "--solver", "missing.json", "--out", "x.png"], 1, "no solver file"),
+    (["learn", "--model", "gmm", "--nfe", "3"], 2, "required"),
+    (["teacher", "--model", "gmm"], 2, "--cache"),
+    (["sample", "--model", "gmm", "--solver", "heun", "--nfe", "3", "--out", "x.safetensors"], 1, "multiple of 2"),
+])
+def test_usage_and_failure_exit_codes(tmp_path, monkeypatch, capsys, argv, code, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_help_for_every_subcommand(capsys):
+    for cmd in (["learn"], ["sample"], ["eval"], ["bench"], ["teacher"], ["zoo"], ["zoo", "train"], ["demo"]):
+        assert main([*cmd, "--help"]) == 0
+        assert "usage: s4s" in capsys.readouterr().out
