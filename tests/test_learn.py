@@ -151,3 +151,9 @@ def test_dopri5_teacher_agrees_with_a_fine_multistep_teacher():
     exact = g.ode_solution(noise * g.sigma_max, g.sigma_max, g.sigma_min)
     x = s4s.TeacherSpec("dopri5", rtol=1e-7, atol=1e-7).sampler(g)(noise, None)
     assert float((x - exact).abs().max()) < 1e-5
+
+
+def test_s4s_alt_is_never_worse_than_ld3_on_validation():
+    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64)
+    alt, ld3 = s4s.learn(GMM, method="s4s_alt", **kw), s4s.learn(GMM, method="ld3", **kw)
+    assert alt.meta["metrics"]["val_best"] <= ld3.meta["metrics"]["val_best"]

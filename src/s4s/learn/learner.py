@@ -57,14 +57,23 @@ class _Phase:
 
 
 def _phases(method: str, iters: int, rounds: int) -> list[_Phase]:
+    """Optimisation phases. S4S-Alt first solves LD3's problem (grid and decoupled levels,
+    ``iters`` steps), then alternates coefficient and grid phases with halving budgets; the
+    best validation state carries over, so on validation it is never worse than ``ld3``."""
     if method == "s4s":
         return [_Phase("coef", ("coef",), iters)]
     if method == "ld3":
         return [_Phase("grid", ("grid",), iters)]
     if method == "joint":
         return [_Phase("joint", ("grid", "coef"), iters)]
-    per = max(1, iters // (2 * rounds))
-    return [p for r in range(rounds) for p in (_Phase(f"grid{r + 1}", ("grid",), per), _Phase(f"coef{r + 1}", ("coef",), per))]
+    phases = [_Phase("grid1", ("grid",), iters)]
+    budget = max(1, iters // 2)
+    for r in range(rounds):
+        phases.append(_Phase(f"coef{r + 1}", ("coef",), budget))
+        if r + 1 < rounds:
+            phases.append(_Phase(f"grid{r + 2}", ("grid",), max(1, budget // 2)))
+        budget = max(1, budget // 2)
+    return phases
 
 
 def _sample_shape(model: Denoiser, shape: Sequence[int] | None) -> tuple[int, ...]:
@@ -151,7 +160,9 @@ def learn(
             ``decode`` when given (latent models).
         radius: relaxed objective: the student's noise may move within ``radius * sqrt(dim)``
             of the teacher's (0 = plain objective).
-        iters: optimisation steps in all (``s4s_alt`` splits them over ``rounds``).
+        iters: optimisation steps of ``s4s``, ``ld3`` and ``joint``; ``s4s_alt`` runs an
+            ``ld3`` phase of ``iters`` steps, then ``rounds`` coefficient phases (``iters/2``,
+            ``iters/4``, ...) with grid phases between them: about ``2 * iters`` in all.
         band: history depth K of the learned coefficients.
     Returns:
         The learned :class:`Solver`; ``solver.meta`` records the method, base, teacher and figures.
@@ -237,8 +248,8 @@ def learn(
                 log.warning("non-finite loss in %s at iteration %d; restoring the best parameters and halving the step",
                             phase.name, it)
                 params.load_state_dict(best_state)
-                for g in opt.param_groups:
-                    g["lr"] *= 0.5
+                opt.state.clear()
+                sched.base_lrs = [0.5 * b for b in sched.base_lrs]
                 continue
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
