@@ -78,3 +78,13 @@ def test_help_for_every_subcommand(capsys):
     for cmd in (["learn"], ["sample"], ["eval"], ["bench"], ["teacher"], ["zoo"], ["zoo", "train"], ["demo"]):
         assert main([*cmd, "--help"]) == 0
         assert "usage: s4s" in capsys.readouterr().out
+
+
+def test_diffusers_pipeline_folder_as_model(tmp_path):
+    pytest.importorskip("diffusers")
+    from s4s import zoo
+
+    out = tmp_path / "ddpm.png"
+    spec = f"diffusers:{zoo.path('digits-ddpm')}"
+    assert main(["sample", "--model", spec, "--solver", "dpmpp_2m", "--nfe", "3", "--seeds", "0-3", "--out", str(out)]) == 0
+    assert out.stat().st_size > 0

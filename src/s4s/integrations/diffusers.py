@@ -26,7 +26,7 @@ def load_pipeline(path: str | os.PathLike[str]) -> Any:
     folder = Path(path)
     if not (folder / "model_index.json").is_file():
         raise FileNotFoundError(f"{folder} is not a diffusers pipeline folder (no model_index.json)")
-    return DiffusionPipeline.from_pretrained(folder, use_safetensors=True, local_files_only=True)
+    return DiffusionPipeline.from_pretrained(folder, use_safetensors=True, local_files_only=True, low_cpu_mem_usage=False)
 
 
 def from_diffusers(pipe: Any, *, round_time: bool = False) -> Denoiser:

@@ -115,7 +115,7 @@ def digits_ddpm(path: Path | None = None) -> Denoiser:
     except ImportError as e:
         raise ImportError("digits-ddpm is a diffusers model: pip install 's4s[diffusers]'") from e
     folder = Path(path or ddpm_path())
-    unet = _frozen(UNet2DModel.from_pretrained(folder / "unet", use_safetensors=True))
+    unet = _frozen(UNet2DModel.from_pretrained(folder / "unet", use_safetensors=True, low_cpu_mem_usage=False))
     scheduler = DDPMScheduler.from_pretrained(folder / "scheduler")
     schedule = DiscreteVP(scheduler.alphas_cumprod)
 

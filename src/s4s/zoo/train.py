@@ -122,7 +122,7 @@ def _ddpm_loss(alphas_cumprod: Tensor) -> LossFn:
 RECIPES: dict[str, Recipe] = {
     "digits": Recipe(steps=4000),
     "digits-flow": Recipe(steps=4000),
-    "digits-ddpm": Recipe(steps=4000, lr=1e-3),
+    "digits-ddpm": Recipe(steps=1500, batch=128, lr=1e-3),
     "classifier": Recipe(steps=1500, batch=128, lr=1e-3, ema=0.99),
 }
 
