@@ -38,12 +38,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--docs", default="docs")
+    parser.add_argument("--models", nargs="*", default=["digits", "digits-ddpm", "digits-flow"],
+                        help="unconditional models to report (the guided digits check always runs)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_grad_enabled(False)
     noise = seeded_noise(range(args.samples), (1, 8, 8))
     show = slice(0, 16)
-    for name in ("digits", "digits-ddpm", "digits-flow"):
+    for name in args.models:
         start = time.perf_counter()
         model = zoo.load(name)
         teacher_solver = s4s.make_solver(TEACHER["name"], TEACHER["nfe"], TEACHER["schedule"], model)
