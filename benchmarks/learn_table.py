@@ -22,6 +22,7 @@ import torch
 
 import s4s
 from s4s import metrics, zoo
+from s4s._atomic import write_text_atomic
 from s4s.learn import CANDIDATE_SOLVERS
 from s4s.teacher import TeacherSpec, generate_teacher, teacher_gap
 
@@ -106,8 +107,8 @@ def main() -> None:
                 row[method] = res
             results.append(row)
             log.info("%s", json.dumps(row))
-            (out / "learn_table.json").write_text(json.dumps(results, indent=1))
-            (out / "learn_table.md").write_text(render(results))
+            write_text_atomic(out / "learn_table.json", json.dumps(results, indent=1))
+            write_text_atomic(out / "learn_table.md", render(results))
     print(render(results))
 
 

@@ -67,6 +67,15 @@ def test_wrong_output_shape_is_caught_at_the_first_call():
         solver.sample(model, torch.randn(2, 3))
 
 
+def test_wrong_output_dtype_is_caught_at_the_first_call():
+    calls = []
+    model = s4s.Denoiser(lambda x, s: calls.append(1) or x.half(), 0.1, 10.0, name="half-precision")
+    solver = s4s.make_solver("dpmpp_2m", 4, "karras", model)
+    with pytest.raises(ValueError, match=r"returned dtype torch.float16 for input dtype torch.float32"):
+        solver.sample(model, torch.randn(2, 3))
+    assert len(calls) == 1
+
+
 def test_non_tensor_output():
     model = s4s.Denoiser(lambda x, s: x.tolist(), 0.1, 10.0)
     with pytest.raises(TypeError, match="expected a Tensor"):

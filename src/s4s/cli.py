@@ -176,7 +176,7 @@ def cmd_learn(args: argparse.Namespace) -> None:
     bar = _progress(args.iters, f"learn {args.method}")
     try:
         solver = learn(model, args.nfe, method=args.method, seed=args.seed, teacher_data=data, teacher=_teacher_spec(args),
-                       iters=args.iters, radius=args.radius, distance=args.distance,
+                       iters=args.iters, radius=args.radius, distance=args.distance, checkpoint=args.checkpoint,
                        callback=lambda e: bar(e.iteration, f"best val {e.best:.4g}"))
     finally:
         bar(None)
@@ -203,7 +203,10 @@ def cmd_sample(args: argparse.Namespace) -> None:
     elif out.suffix == ".safetensors":
         from safetensors.torch import save_file
 
-        save_file({"samples": x.contiguous(), "seeds": torch.tensor(seeds)}, str(out))
+        from ._atomic import atomic_path
+
+        with atomic_path(out) as tmp:
+            save_file({"samples": x.contiguous(), "seeds": torch.tensor(seeds)}, str(tmp))
     else:
         raise UsageError(f"--out must end in .png or .safetensors, got {out.name}")
     print(f"{len(seeds)} samples with {solver.name} ({solver.nfe} NFE) -> {out}")
@@ -310,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distance", default="l2", choices=["l2", "l1", "pseudo_huber"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="solver file to write (.json)")
+    p.add_argument("--checkpoint", help="save progress here and resume from it if it exists")
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.set_defaults(func=cmd_learn)
 

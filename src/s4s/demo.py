@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from . import metrics, zoo
+from ._atomic import atomic_path
 from .learn import CANDIDATE_SOLVERS, learn
 from .solvers import make_solver
 from .teacher import TeacherSpec, generate_teacher
@@ -102,10 +103,9 @@ def _plot(path: Path, hand: dict[int, float], nfe: int, learned: float) -> None:
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def main() -> None:

@@ -116,6 +116,11 @@ class Denoiser:
                 f"model {self.name!r} returned shape {tuple(out.shape)} for input shape "
                 f"{tuple(x.shape)}; a denoiser must return x0 of the input's shape"
             )
+        if out.dtype != x.dtype:
+            raise ValueError(
+                f"model {self.name!r} returned dtype {out.dtype} for input dtype {x.dtype}; "
+                "cast its output with .to(x.dtype)"
+            )
         if out.device != x.device:
             raise ValueError(
                 f"model {self.name!r} returned a tensor on {out.device} for input on {x.device}"

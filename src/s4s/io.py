@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ._atomic import write_text_atomic
 from .solvers.table import Solver
 
 __all__ = ["save_solver", "load_solver", "solver_to_dict", "solver_from_dict", "FORMAT", "VERSION"]
@@ -98,11 +99,7 @@ def save_solver(solver: Solver, path: str | os.PathLike[str], *, overwrite: bool
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (or --force) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(solver_to_dict(solver), indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(solver_to_dict(solver), indent=1) + "\n")
 
 
 def load_solver(path: str | os.PathLike[str]) -> Solver:

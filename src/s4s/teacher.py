@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
+from ._atomic import atomic_path, write_text_atomic
 from .frame import Denoiser
 from .noise import seeded_noise
 from .solvers import make_solver
@@ -39,10 +40,27 @@ class TeacherSpec:
     rtol: float = 1e-5
     atol: float = 1e-5
 
+    def __post_init__(self) -> None:
+        from .schedules import SCHEDULES
+        from .solvers import SOLVERS
+
+        if self.solver != "dopri5" and self.solver not in SOLVERS:
+            raise ValueError(f"unknown teacher solver {self.solver!r}; choose dopri5 or one of {sorted(SOLVERS)}")
+        if isinstance(self.nfe, bool) or not isinstance(self.nfe, int) or not 1 <= self.nfe <= 100_000:
+            raise ValueError(f"teacher nfe must be an int in [1, 100000], got {self.nfe!r}")
+        if not isinstance(self.schedule, str) or self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown teacher schedule {self.schedule!r}; choose one of {sorted(SCHEDULES)}")
+        if not isinstance(self.options, dict):
+            raise ValueError(f"teacher options must be a dict, got {type(self.options).__name__}")
+        for key in ("rtol", "atol"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1e-12 <= value <= 1:
+                raise ValueError(f"teacher {key} must be a number in [1e-12, 1], got {value!r}")
+
     def finer(self) -> "TeacherSpec":
         """The same teacher with twice the work (2x NFE, or 10x tighter tolerances)."""
         if self.solver == "dopri5":
-            return TeacherSpec("dopri5", rtol=self.rtol / 10, atol=self.atol / 10)
+            return TeacherSpec("dopri5", rtol=max(self.rtol / 10, 1e-12), atol=max(self.atol / 10, 1e-12))
         return TeacherSpec(self.solver, 2 * self.nfe, self.schedule, dict(self.options))
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,10 +119,23 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+def _read_manifest(path: Path, fresh: dict[str, Any]) -> dict[str, Any]:
+    """The cache manifest at ``path``, or ``fresh`` when it is missing or malformed (its shards
+    are then regenerated: a damaged manifest costs time, never a wrong sample)."""
+    if not path.exists():
+        return fresh
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        shards = manifest["shards"]
+        ok = isinstance(shards, dict) and all(
+            isinstance(e, dict) and isinstance(e.get("sha256"), str) and isinstance(e.get("seeds"), list)
+            for e in shards.values())
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        log.warning("teacher cache: manifest %s is malformed; regenerating its shards", path)
+        return fresh
+    return manifest
 
 
 def _cache_key(model: Denoiser, spec: TeacherSpec, shape: tuple[int, ...], dtype: torch.dtype, cond: Tensor | None) -> str:
@@ -147,7 +178,7 @@ def generate_teacher(
         folder = Path(cache_dir) / _cache_key(model, spec, shape, dtype, cond)
         folder.mkdir(parents=True, exist_ok=True)
         mpath = folder / "manifest.json"
-        manifest = json.loads(mpath.read_text()) if mpath.exists() else {"teacher": spec.to_dict(), "model": model.name, "shards": {}}
+        manifest = _read_manifest(mpath, {"teacher": spec.to_dict(), "model": model.name, "shards": {}})
 
     from safetensors.torch import load_file, save_file
 
@@ -169,11 +200,10 @@ def generate_teacher(
                 out = sampler(noise[start:start + len(block)], c).to(dtype)
             if folder is not None and manifest is not None:
                 path = folder / name
-                tmp = path.with_name(path.name + ".tmp")
-                save_file({"samples": out.detach().cpu().contiguous()}, str(tmp))
-                os.replace(tmp, path)
+                with atomic_path(path) as tmp:
+                    save_file({"samples": out.detach().cpu().contiguous()}, str(tmp))
                 manifest["shards"][name] = {"seeds": block, "sha256": _sha256(path)}
-                _atomic_json(folder / "manifest.json", manifest)
+                write_text_atomic(folder / "manifest.json", json.dumps(manifest, indent=1))
         chunks.append(out)
         if progress is not None:
             progress(min(start + batch_size, len(seeds)), len(seeds))

@@ -9,6 +9,8 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
+from ._atomic import atomic_path
+
 __all__ = ["save_grid"]
 
 
@@ -47,8 +49,6 @@ def save_grid(rows: Mapping[str, Tensor], path: str | os.PathLike[str], scale: i
             tile = tile.resize((w * scale, h * scale), Image.NEAREST)
             canvas.paste(tile, (label_w + i * cell_w, top))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    canvas.save(tmp, format="PNG")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        canvas.save(tmp, format="PNG")
     return path

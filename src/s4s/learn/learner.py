@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -25,6 +27,7 @@ from ..schedules import SCHEDULES
 from ..solvers import SOLVERS, make_solver
 from ..solvers.table import Solver
 from ..teacher import TeacherData, TeacherSpec, generate_teacher, teacher_gap
+from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoint
 from .objectives import Distance, get_distance
 from .params import SolverParams
 
@@ -100,7 +103,7 @@ class _Batches:
     def loss(self, solver: Solver, idx: Tensor | slice, shift: Tensor | None = None) -> Tensor:
         noise = self.data.noise[idx] if shift is None else self.data.noise[idx] + shift
         cond = None if self.data.cond is None else self.data.cond[idx]
-        x = solver.sample(self.model, noise, cond)
+        x = solver.sample(self.model, noise, cond, check_finite=False)  # a NaN rolls the step back
         if self.decode is not None:
             x = self.decode(x)
         y = self.data.samples[idx]
@@ -111,7 +114,27 @@ class _Batches:
         with torch.no_grad():
             for start in range(0, n, self.chunk):
                 total += float(self.loss(solver, slice(start, start + self.chunk)).sum())
-        return total / n
+        return total / n if math.isfinite(total) else math.inf
+
+
+def _distance_name(distance: str | Distance) -> str:
+    return distance if isinstance(distance, str) else getattr(distance, "__name__", "callable")
+
+
+def _start_scores(model: Denoiser, nfe: int, on_val: "_Batches", base: str | None, schedule: str | None) -> dict[str, float]:
+    """Validation distance of every hand-designed (solver, grid) candidate."""
+    candidates = [(b, s) for b in ([base] if base else CANDIDATE_SOLVERS) for s in ([schedule] if schedule else CANDIDATE_SCHEDULES)]
+    scores: dict[str, float] = {}
+    for b, s in candidates:
+        if b not in SOLVERS or s not in SCHEDULES:
+            raise ValueError(f"unknown base {b!r} or schedule {s!r}")
+        try:
+            scores[f"{b}/{s}"] = on_val.mean(make_solver(b, nfe, s, model))
+        except ValueError as e:  # e.g. heun with an odd nfe
+            if base:
+                raise
+            log.debug("skipping %s/%s: %s", b, s, e)
+    return scores
 
 
 def learn(
@@ -141,6 +164,7 @@ def learn(
     dtype: torch.dtype = torch.float32,
     cache_dir: str | None = None,
     callback: Callable[[LearnEvent], None] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> Solver:
     """Learn an ``nfe``-evaluation solver for ``model`` from its own teacher samples.
 
@@ -164,6 +188,9 @@ def learn(
             ``ld3`` phase of ``iters`` steps, then ``rounds`` coefficient phases (``iters/2``,
             ``iters/4``, ...) with grid phases between them: about ``2 * iters`` in all.
         band: history depth K of the learned coefficients.
+        checkpoint: a file where the run's state is saved (atomically) at every validation
+            check and phase end; if it exists, the run resumes from it and ends with the same
+            solver as an uninterrupted run. A checkpoint of a different run is refused.
     Returns:
         The learned :class:`Solver`; ``solver.meta`` records the method, base, teacher and figures.
     """
@@ -202,18 +229,18 @@ def learn(
     on_train = _Batches(model, train, dist, decode, chunk)
     on_val = _Batches(model, val, dist, decode, chunk)
 
+    settings = {"method": method, "nfe": nfe, "seed": seed, "base": base, "schedule": schedule, "iters": iters,
+                "rounds": rounds, "batch_size": batch_size, "band": band, "lr": lr, "val_fraction": val_fraction,
+                "val_every": val_every, "radius": radius, "distance": _distance_name(distance), "dtype": str(dtype),
+                "decode": decode is not None, "seeds": teacher_data.seeds}
+    fp = fingerprint(settings, teacher_data.noise, teacher_data.samples)
+    resume = None
+    if checkpoint is not None and Path(checkpoint).exists():
+        resume = load_checkpoint(checkpoint, fp)
+        log.info("resuming from %s: phase %d, iteration %d", checkpoint, resume.phase, resume.iteration)
+
     # starting point: the best hand-designed (solver, grid) on validation
-    candidates = [(b, s) for b in ([base] if base else CANDIDATE_SOLVERS) for s in ([schedule] if schedule else CANDIDATE_SCHEDULES)]
-    scores: dict[str, float] = {}
-    for b, s in candidates:
-        if b not in SOLVERS or s not in SCHEDULES:
-            raise ValueError(f"unknown base {b!r} or schedule {s!r}")
-        try:
-            scores[f"{b}/{s}"] = on_val.mean(make_solver(b, nfe, s, model))
-        except ValueError as e:  # e.g. heun with an odd nfe
-            if base:
-                raise
-            log.debug("skipping %s/%s: %s", b, s, e)
+    scores = resume.scores if resume is not None else _start_scores(model, nfe, on_val, base, schedule)
     start_key = min(scores, key=lambda k: scores[k])
     base_name, sched_name = start_key.split("/")
     log.info("teacher %s (gap to 2x-finer %.2e) in %.1f s; start %s: val %.4g", spec.to_dict(), gap, teacher_time,
@@ -228,9 +255,30 @@ def learn(
     best_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
     phases = _phases(method, iters, rounds)
     total = sum(p.iters for p in phases)
-    done = 0
+    first_phase, first_it, done = 0, 0, 0
+    if resume is not None:
+        params.load_state_dict(resume.params)
+        best_state, best_val = resume.best_state, resume.best_val
+        gen.set_state(resume.generator)
+        if shift is not None and resume.shift is not None:
+            with torch.no_grad():
+                shift.copy_(resume.shift)
+        first_phase, first_it, done = resume.phase, resume.iteration, resume.done
+
+    def save(phase_idx: int, it: int, opt: torch.optim.Optimizer | None, sched: Any) -> None:
+        if checkpoint is None:
+            return
+        sched_state = None
+        if sched is not None:
+            sched_state = {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"}
+        save_checkpoint(checkpoint, Checkpoint(
+            fingerprint=fp, phase=phase_idx, iteration=it, done=done, best_val=best_val, scores=scores,
+            params=params.state_dict(), best_state=best_state, generator=gen.get_state(),
+            shift=shift, optimizer=None if opt is None else opt.state_dict(), scheduler=sched_state))
+
     groups = params.groups()
-    for phase in phases:
+    for phase_idx in range(first_phase, len(phases)):
+        phase = phases[phase_idx]
         trainable = [p for g in phase.groups for p in groups[g]]
         for p in params.parameters():
             p.requires_grad_(any(p is q for q in trainable))
@@ -239,22 +287,28 @@ def learn(
             opt_params.append({"params": [shift], "lr": lr})
         opt = torch.optim.Adam(opt_params)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i, n=phase.iters: 0.5 * (1 + math.cos(math.pi * i / n)))
-        for it in range(phase.iters):
+        it0 = 0
+        if resume is not None and phase_idx == resume.phase and resume.iteration > 0:
+            it0 = resume.iteration
+            opt.load_state_dict(resume.optimizer)
+            sched.load_state_dict({**resume.scheduler, "lr_lambdas": [None] * len(opt.param_groups)})
+        for it in range(it0, phase.iters):
             idx = torch.randint(0, len(train), (min(batch_size, len(train)),), generator=gen)
             solver = params.solver()
             loss = on_train.loss(solver, idx, None if shift is None else shift[idx]).mean()
             opt.zero_grad(set_to_none=True)
-            if not torch.isfinite(loss):
-                log.warning("non-finite loss in %s at iteration %d; restoring the best parameters and halving the step",
-                            phase.name, it)
+            if torch.isfinite(loss):
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+                opt.step()
+                sched.step()
+            if not torch.isfinite(loss) or not all(torch.isfinite(p).all() for p in params.parameters()):
+                log.warning("non-finite %s in %s at iteration %d; restoring the best parameters and halving the "
+                            "step size", "loss" if not torch.isfinite(loss) else "parameters", phase.name, it)
                 params.load_state_dict(best_state)
                 opt.state.clear()
                 sched.base_lrs = [0.5 * b for b in sched.base_lrs]
                 continue
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            opt.step()
-            sched.step()
             if shift is not None:
                 with torch.no_grad():  # project onto the ball of radius * sqrt(dim)
                     norms = shift.reshape(shift.shape[0], -1).norm(dim=1).clamp_min(1e-12)
@@ -268,9 +322,12 @@ def learn(
                     best_val = val_now
                     best_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
                 log.debug("%s %d/%d loss %.4g val %.4g best %.4g", phase.name, it + 1, phase.iters, float(loss.detach()), val_now, best_val)
+                if it + 1 < phase.iters:
+                    save(phase_idx, it + 1, opt, sched)
             if callback is not None:
                 callback(LearnEvent(phase.name, done, total, float(loss.detach()), val_now, best_val))
         params.load_state_dict(best_state)  # each phase continues from the best so far
+        save(phase_idx + 1, 0, None, None)
 
     params.load_state_dict(best_state)
     with torch.no_grad():
@@ -283,7 +340,7 @@ def learn(
             "model": {"name": model.name, "sigma_min": model.sigma_min, "sigma_max": model.sigma_max,
                       "time": model.time.name},
             "teacher": spec.to_dict(), "num_samples": len(teacher_data), "seed": seed, "radius": radius,
-            "distance": distance if isinstance(distance, str) else getattr(distance, "__name__", "callable"),
+            "distance": _distance_name(distance),
             "metrics": {"val_start": scores[start_key], "val_best": best_val, "teacher_gap_rmse": gap,
                         "candidates": scores},
             "seconds": round(time.perf_counter() - started, 2),

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from .._atomic import atomic_path
 from ..frame import Denoiser
 from ..models import DiscreteVP, flow_denoiser, vp_denoiser
 from .data import SIGMA_DATA
@@ -50,23 +51,31 @@ def save_module(module: nn.Module, path: Path, kind: str, config: dict[str, Any]
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file(tensors, str(tmp), metadata={"kind": kind, "config": json.dumps(config), "info": json.dumps(info)})
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"kind": kind, "config": json.dumps(config), "info": json.dumps(info)})
 
 
 def load_module(path: Path, kind: str) -> tuple[dict[str, Tensor], dict[str, Any], dict[str, Any]]:
     """``(state_dict, config, info)`` from a file written by :func:`save_module`."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     if not path.exists():
         raise FileNotFoundError(f"no weights at {path}; train them with `s4s zoo train`")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        if meta.get("kind") != kind:
-            raise ValueError(f"{path} holds {meta.get('kind')!r} weights, expected {kind!r}")
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    return tensors, json.loads(meta["config"]), json.loads(meta.get("info", "{}"))
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{path}: not a readable safetensors file ({e}); retrain it with `s4s zoo train`") from None
+    if meta.get("kind") != kind:
+        raise ValueError(f"{path} holds {meta.get('kind')!r} weights, expected {kind!r}")
+    try:
+        config, info = json.loads(meta["config"]), json.loads(meta.get("info", "{}"))
+    except (KeyError, ValueError):
+        config = info = None
+    if not isinstance(config, dict) or not isinstance(info, dict):
+        raise ValueError(f"{path}: its config metadata is missing or malformed")
+    return tensors, config, info
 
 
 def _frozen(module: nn.Module) -> nn.Module:
@@ -76,11 +85,20 @@ def _frozen(module: nn.Module) -> nn.Module:
     return module
 
 
+def _build(net_cls: Callable[[Any], nn.Module], config_cls: Callable[..., Any], config: dict[str, Any],
+           state: dict[str, Tensor], path: Path) -> nn.Module:
+    """A network from its stored config and weights; a mismatch is a clear error."""
+    try:
+        net = net_cls(config_cls(**config))
+        net.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{path}: config and weights do not make a {net_cls.__name__}: {e}") from None
+    return net
+
+
 def _unet(path: Path, kind: str) -> tuple[UNet, dict[str, Any]]:
     state, config, info = load_module(path, kind)
-    net = UNet(UNetConfig(**config))
-    net.load_state_dict(state)
-    return _frozen(net), info  # type: ignore[return-value]
+    return _frozen(_build(UNet, UNetConfig, config, state, path)), info  # type: ignore[return-value]
 
 
 def digits(guidance: float | None = None, path: Path | None = None) -> Denoiser:
@@ -127,7 +145,6 @@ def digits_ddpm(path: Path | None = None) -> Denoiser:
 
 def classifier(path: Path | None = None) -> Classifier:
     """The digits classifier behind FD-digits (inputs ``[B, 1, 8, 8]`` in ``[-1, 1]``)."""
-    state, config, _ = load_module(path or WEIGHTS / "classifier.safetensors", "classifier")
-    net = Classifier(ClassifierConfig(**config))
-    net.load_state_dict(state)
-    return _frozen(net)  # type: ignore[return-value]
+    path = path or WEIGHTS / "classifier.safetensors"
+    state, config, _ = load_module(path, "classifier")
+    return _frozen(_build(Classifier, ClassifierConfig, config, state, path))  # type: ignore[return-value]
