@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from . import schedules, zoo
+from typing import Any
+
+from . import k_diffusion, schedules, zoo
 from .frame import Denoiser, TimeMap
 from .io import load_solver, save_solver
 from .learn import learn
@@ -31,5 +33,16 @@ __all__ = [
     "generate_teacher",
     "schedules",
     "zoo",
+    "k_diffusion",
+    "from_diffusers",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``s4s.from_diffusers`` is imported on first use (diffusers is slow to import)."""
+    if name == "from_diffusers":
+        from .integrations.diffusers import from_diffusers
+
+        return from_diffusers
+    raise AttributeError(f"module 's4s' has no attribute {name!r}")

@@ -30,6 +30,8 @@ __all__ = [
     "vp_denoiser",
     "flow_denoiser",
     "guided",
+    "vp_input",
+    "vp_to_x0",
     "Prediction",
 ]
 
@@ -196,6 +198,22 @@ def _call(net: NetFn, x: Tensor, t: Tensor, cond: tuple[Any, ...]) -> Tensor:
     return out.sample if hasattr(out, "sample") and not isinstance(out, Tensor) else out
 
 
+def vp_input(x: Tensor, sigma: Tensor) -> Tensor:
+    """The VP network's input ``x_t = alpha * x`` for the VE state ``x[B, ...]`` at ``sigma[B]``."""
+    return _bcast(torch.rsqrt(1 + sigma**2), x) * x
+
+
+def vp_to_x0(x: Tensor, sigma: Tensor, out: Tensor, prediction: Prediction) -> Tensor:
+    """``x0`` from a VP network's output ``out`` at the VE state ``x[B, ...]``, level ``sigma[B]``
+    (eps: ``x - sigma eps``; v: ``alpha^2 x - alpha sigma v``; sample: ``out``)."""
+    if prediction == "eps":
+        return x - _bcast(sigma, x) * out
+    if prediction == "v":
+        alpha = _bcast(torch.rsqrt(1 + sigma**2), x)
+        return alpha**2 * x - alpha * _bcast(sigma, x) * out
+    return out
+
+
 def vp_denoiser(
     net: NetFn,
     schedule: DiscreteVP | ContinuousVP,
@@ -224,14 +242,8 @@ def vp_denoiser(
         if round_time:
             t = t.round()
         t = (t * time_scale).to(x.dtype)
-        alpha = _bcast(torch.rsqrt(1 + sigma**2), x)
-        s = _bcast(sigma, x)
-        out = _call(net, alpha * x, t, cond)
-        if prediction == "eps":
-            return x - s * out
-        if prediction == "v":
-            return alpha**2 * x - alpha * s * out
-        return out
+        out = _call(net, vp_input(x, sigma), t, cond)
+        return vp_to_x0(x, sigma, out, prediction)
 
     time = TimeMap(schedule.sigma_to_t, schedule.t_to_sigma, name="vp-t")
     return Denoiser(fn, schedule.sigma_min, schedule.sigma_max, sigma_data, time=time, name=name)

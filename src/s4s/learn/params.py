@@ -2,7 +2,8 @@
 
 * Grid: interior levels from a softmax over log-sigma increments, so the grid is strictly
   decreasing by construction and its end points stay fixed (as in LD3).
-* Decoupled model-input levels (LD3): ``model_sigma_k = level_k * exp(bound * tanh(delta_k))``.
+* Decoupled model-input levels (LD3): ``model_sigma_k = level_k * exp(bound * tanh(delta_k))``
+  for ``k >= 1``; the first evaluation keeps ``sigma_max`` (the pipeline's starting noise).
 * Coefficients: corrections to the base solver's weights on the last ``band`` denoised
   values of each row, in units of the row's total denoised weight (``1 - s'/s`` for an
   exponential integrator), i.e. S4S's ``x' = r x + (1 - r) sum_j c_j D_{n-j}`` with
@@ -61,7 +62,10 @@ class SolverParams(nn.Module):
         weight = base.b.sum(1, keepdim=True)  # the row's total denoised weight
         where = (rows.expand_as(cols)[valid], cols[valid])
         delta = torch.zeros(n, n, dtype=torch.float64).index_put(where, (self.coef * weight)[valid])
-        levels = base.model_sigmas * torch.exp(self.decouple_bound * torch.tanh(self.decouple))
+        # the first evaluation keeps its level: it sees the initial noise at sigma_max, as in every
+        # pipeline that feeds its starting latents straight to the model (diffusers, k-diffusion)
+        free = torch.ones_like(self.decouple).index_fill(0, torch.tensor([0]), 0.0)
+        levels = base.model_sigmas * torch.exp(self.decouple_bound * torch.tanh(self.decouple) * free)
         return base.with_(b=base.b + delta, model_sigmas=levels)
 
     def groups(self) -> dict[str, list[nn.Parameter]]:

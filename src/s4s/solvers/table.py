@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ..frame import Denoiser
 
-__all__ = ["Solver", "StepInfo"]
+__all__ = ["Solver", "StepInfo", "Stepper"]
 
 log = logging.getLogger(__name__)
 
@@ -132,36 +132,80 @@ class Solver:
             raise TypeError(f"noise must be a floating-point tensor, got {noise.dtype}")
         if noise.dim() < 1 or noise.shape[0] == 0:
             raise ValueError(f"noise must have shape [B, ...] with B >= 1, got {tuple(noise.shape)}")
-        n, dtype, device = self.nfe, noise.dtype, noise.device
-        a = self.a.to(dtype=dtype, device=device)
-        b = self.b.to(dtype=dtype, device=device)
-        levels = self.model_sigmas.to(dtype=dtype, device=device)
-        uses_a, uses_b, free_x, free_d = _structure(self.a.detach(), self.b.detach())
-        batch = noise.shape[0]
-
-        states: dict[int, Tensor] = {0: noise * self.sigmas[0].to(dtype=dtype, device=device)}
-        denoised: dict[int, Tensor] = {}
-        for k in range(n):
-            sigma = levels[k].expand(batch)
-            d = model(states[k], sigma) if cond is None else model(states[k], sigma, cond)
+        stepper = Stepper(self, noise)
+        for k in range(self.nfe):
+            sigma = stepper.sigma.expand(noise.shape[0])
+            d = model(stepper.x, sigma) if cond is None else model(stepper.x, sigma, cond)
             if check_finite and not bool(torch.isfinite(d).all()):
                 raise ValueError(
-                    f"model returned NaN/Inf at step {k} of {n} (sigma={float(levels[k]):.6g}); "
+                    f"model returned NaN/Inf at step {k} of {self.nfe} (sigma={float(sigma[0]):.6g}); "
                     "check the model and its input scaling"
                 )
-            denoised[k] = d
             if callback is not None:
-                callback(StepInfo(k, float(levels[k]), states[k], d))
-            terms = [a[k, j] * states[j] for j in uses_a[k]] + [b[k, j] * denoised[j] for j in uses_b[k]]
-            x = torch.zeros_like(noise) if not terms else terms[0]
-            for term in terms[1:]:
-                x = x + term
-            states[k + 1] = x
-            for j in free_x[k]:  # drop what no later row reads
-                del states[j]
-            for j in free_d[k]:
-                del denoised[j]
-        return states[n]
+                callback(StepInfo(k, float(sigma[0]), stepper.x, d))
+            stepper.tell(d)
+        return stepper.x
+
+
+class Stepper:
+    """The sampling loop in ask-tell form, for host loops that make the model call themselves
+    (a diffusers scheduler, a k-diffusion-style sampler); :meth:`Solver.sample` runs on it.
+
+    ``x`` is the state to evaluate next and ``sigma`` the level to give the model; ``tell(D)``
+    takes the denoised value and advances to the next state. After ``nfe`` calls of ``tell``,
+    ``done`` is true and ``x`` is the sample. Coefficients are applied in ``noise``'s dtype.
+    """
+
+    def __init__(self, solver: Solver, noise: Tensor) -> None:
+        dtype, device = noise.dtype, noise.device
+        self.solver = solver
+        self.k = 0
+        self._a = solver.a.to(dtype=dtype, device=device)
+        self._b = solver.b.to(dtype=dtype, device=device)
+        self._levels = solver.model_sigmas.to(dtype=dtype, device=device)
+        self._uses_a, self._uses_b, self._free_x, self._free_d = _structure(solver.a.detach(), solver.b.detach())
+        self._states: dict[int, Tensor] = {0: noise * solver.sigmas[0].to(dtype=dtype, device=device)}
+        self._denoised: dict[int, Tensor] = {}
+
+    @property
+    def done(self) -> bool:
+        return self.k >= self.solver.nfe
+
+    @property
+    def x(self) -> Tensor:
+        """The current state ``x_k`` (the sample once ``done``)."""
+        return self._states[self.k]
+
+    @x.setter
+    def x(self, value: Tensor) -> None:
+        """Replace the current state (a host loop may edit its sample between steps)."""
+        self._states[self.k] = value
+
+    @property
+    def sigma(self) -> Tensor:
+        """The level given to the model at this evaluation (a 0-dim tensor)."""
+        if self.done:
+            raise RuntimeError(f"the solver has made all its {self.solver.nfe} evaluations")
+        return self._levels[self.k]
+
+    def tell(self, denoised: Tensor) -> Tensor:
+        """Take ``D(x_k, sigma_k)`` and return the next state ``x_{k+1}``."""
+        if self.done:
+            raise RuntimeError(f"the solver has made all its {self.solver.nfe} evaluations")
+        k = self.k
+        self._denoised[k] = denoised
+        terms = [self._a[k, j] * self._states[j] for j in self._uses_a[k]]
+        terms += [self._b[k, j] * self._denoised[j] for j in self._uses_b[k]]
+        x = torch.zeros_like(self._states[k]) if not terms else terms[0]
+        for term in terms[1:]:
+            x = x + term
+        self._states[k + 1] = x
+        for j in self._free_x[k]:  # drop what no later row reads
+            del self._states[j]
+        for j in self._free_d[k]:
+            del self._denoised[j]
+        self.k = k + 1
+        return x
 
 
 def _structure(a: Tensor, b: Tensor) -> tuple[list[list[int]], list[list[int]], list[list[int]], list[list[int]]]:
