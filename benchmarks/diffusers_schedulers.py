@@ -5,7 +5,7 @@
 On the bundled `digits-ddpm` pipeline (a diffusers `DDPMPipeline`): for each NFE, images from
 `DPMSolverMultistepScheduler` and `UniPCMultistepScheduler` (pipeline defaults, and with
 Karras sigmas) and from `S4SScheduler` running `s4s.learn(..., method="s4s_alt")` (512 teacher
-pairs, default options), all sampled through `pipe(...)` from the same starting latents.
+pairs, default options), all from the same starting latents.
 RMSE (on the pipeline's [0, 1] images) to the teacher (UniPC-3, 200 NFE, Karras grid) from
 those latents, and FD-digits. Markdown and JSON go to --out.
 """
@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/diffusers")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--iters", type=int, default=800, help="learning iterations (s4s.learn's default: 800)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:
@@ -50,10 +51,15 @@ def main() -> None:
     seed = 20_261_125
     latents = torch.randn((args.samples, *model.sample_shape), generator=torch.Generator().manual_seed(seed))
 
+    @torch.no_grad()
     def images(scheduler, nfe: int) -> torch.Tensor:
-        pipe.scheduler = scheduler
-        return pipe(batch_size=args.samples, generator=torch.Generator().manual_seed(seed), num_inference_steps=nfe,
-                    output_type="pt").images
+        """DDPMPipeline.__call__'s loop (which passes `generator=` to step(), which UniPC's step
+        does not take), from the shared latents, with the pipeline's post-processing."""
+        scheduler.set_timesteps(nfe)
+        x = latents.clone()
+        for t in scheduler.timesteps:
+            x = scheduler.step(pipe.unet(x, t).sample, t, x).prev_sample
+        return to_image(x)
 
     to_image = lambda x: (x / 2 + 0.5).clamp(0, 1)  # noqa: E731 - DDPMPipeline's post-processing
     s0 = model.sigma_max  # the pipeline's latents n start the VE state at n / alpha(sigma_max)
@@ -78,7 +84,7 @@ def main() -> None:
         for name, make in hand.items():
             row[name] = score(images(make(), nfe))
         t = time.perf_counter()
-        solver = s4s.learn(model, nfe, method="s4s_alt", num_samples=512, seed=0, cache_dir=args.cache)
+        solver = s4s.learn(model, nfe, method="s4s_alt", num_samples=512, seed=0, iters=args.iters, cache_dir=args.cache)
         row["learn_seconds"] = time.perf_counter() - t
         row["S4SScheduler(s4s_alt)"] = score(images(S4SScheduler.from_solver(solver, **config), nfe))
         solver.save(out / f"digits-ddpm-s4s_alt-nfe{nfe}.json")

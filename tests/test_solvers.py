@@ -185,6 +185,20 @@ def test_sampling_is_differentiable_in_noise_grid_and_coefficients():
     assert grid.grad is not None and bool(torch.isfinite(grid.grad).all()) and float(grid.grad.abs().sum()) > 0
 
 
+def test_activation_checkpointing_gives_the_same_sample_and_gradients():
+    m = s4s.zoo.gaussian_mixture(dim=2)
+    grads, outs = [], []
+    for flag in (False, True):
+        grid = s4s.schedules.logsnr(m.sigma_min, m.sigma_max, 6).requires_grad_(True)
+        z = noise(4, 2).requires_grad_(True)
+        x = s4s.solvers.builders.unipc(grid).sample(m, z, checkpoint_steps=flag)
+        x.pow(2).sum().backward()
+        outs.append(x.detach())
+        grads.append((grid.grad, z.grad))
+    assert torch.equal(outs[0], outs[1])
+    assert torch.allclose(grads[0][0], grads[1][0], rtol=1e-12, atol=0) and torch.allclose(grads[0][1], grads[1][1], rtol=1e-12, atol=0)
+
+
 def test_grid_gradient_matches_finite_differences():
     m = gaussian(dim=2, sigma_min=0.05, sigma_max=5.0)
     z = noise(3, 2)

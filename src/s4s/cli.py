@@ -11,6 +11,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -177,9 +178,14 @@ def cmd_learn(args: argparse.Namespace) -> None:
     try:
         solver = learn(model, args.nfe, method=args.method, seed=args.seed, teacher_data=data, teacher=_teacher_spec(args),
                        iters=args.iters, radius=args.radius, distance=args.distance, checkpoint=args.checkpoint,
+                       checkpointing=args.checkpointing,
                        callback=lambda e: bar(e.iteration, f"best val {e.best:.4g}"))
     finally:
         bar(None)
+    from . import distributed
+
+    if not distributed.is_main():  # rank 0 writes and reports
+        return
     solver.save(out)
     m = solver.meta["metrics"]
     print(f"{args.method} nfe={args.nfe} from {solver.meta['base']}/{solver.meta['schedule']}: "
@@ -228,7 +234,10 @@ def cmd_teacher(args: argparse.Namespace) -> None:
     model = _resolve_model(args.model, args.guidance)
     data = _generate(model, args, _seeds(args.seeds), "teacher")
     gap = teacher_gap(model, data, _teacher_spec(args))
-    print(f"{len(data)} teacher samples in {args.cache}; RMSE to a 2x-finer teacher: {gap:.3g}")
+    from . import distributed
+
+    if distributed.is_main():
+        print(f"{len(data)} teacher samples in {args.cache}; RMSE to a 2x-finer teacher: {gap:.3g}")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -297,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--teacher", default="unipc:200", help="SOLVER:NFE or dopri5 (default unipc:200)")
             p.add_argument("--teacher-schedule", default="karras")
             p.add_argument("--cache", help="teacher cache folder (resumable)")
+            p.add_argument("--distributed", action="store_true",
+                           help="run under torchrun: split teacher shards and minibatches over the ranks (gloo)")
 
     def solver_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--solver", required=True, help="a solver file (.json) or a hand-designed solver name")
@@ -314,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="solver file to write (.json)")
     p.add_argument("--checkpoint", help="save progress here and resume from it if it exists")
+    p.add_argument("--checkpointing", action="store_true",
+                   help="activation checkpointing per solver step (memory flat in NFE, ~1 extra forward)")
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.set_defaults(func=cmd_learn)
 
@@ -373,6 +386,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
+        if getattr(args, "distributed", False):
+            from . import distributed
+
+            if "WORLD_SIZE" not in os.environ:
+                raise UsageError("--distributed runs under torchrun: torchrun --nproc_per_node=N -m s4s.cli ...")
+            distributed.init("cpu")
         args.func(args)
     except UsageError as e:
         print(f"s4s: error: {e}", file=sys.stderr)

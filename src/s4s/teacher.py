@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
+from . import distributed
 from ._atomic import atomic_path, write_text_atomic
 from .frame import Denoiser
 from .noise import seeded_noise
@@ -162,6 +163,8 @@ def generate_teacher(
 
     ``cond[i]`` is the condition of ``seeds[i]``. With ``cache_dir``, shards of
     ``batch_size`` seeds are stored and reused (a shard whose checksum fails is regenerated).
+    Under ``torch.distributed`` shard ``i`` is made by rank ``i % world``, every rank returns
+    all samples, and rank 0 writes the manifest (the cache folder must be shared by the ranks).
     """
     seeds = list(seeds)
     if not seeds:
@@ -182,10 +185,14 @@ def generate_teacher(
 
     from safetensors.torch import load_file, save_file
 
-    chunks = []
-    for start in range(0, len(seeds), batch_size):
+    rank, world = distributed.rank(), distributed.world_size()
+    samples = torch.zeros((len(seeds), *shape), dtype=dtype, device=device)
+    starts = list(range(0, len(seeds), batch_size))
+    for i, start in enumerate(starts):
+        if i % world != rank:  # another rank's shard
+            continue
         block = seeds[start:start + batch_size]
-        name = f"seeds-{block[0]}-{block[-1]}-{len(block)}.safetensors"
+        name = _shard_name(block)
         out = None
         if folder is not None and manifest is not None:
             entry = manifest["shards"].get(name)
@@ -202,12 +209,31 @@ def generate_teacher(
                 path = folder / name
                 with atomic_path(path) as tmp:
                     save_file({"samples": out.detach().cpu().contiguous()}, str(tmp))
-                manifest["shards"][name] = {"seeds": block, "sha256": _sha256(path)}
-                write_text_atomic(folder / "manifest.json", json.dumps(manifest, indent=1))
-        chunks.append(out)
+                if world == 1:  # progress is recorded shard by shard (resumable)
+                    manifest["shards"][name] = {"seeds": block, "sha256": _sha256(path)}
+                    _write_manifest(folder, manifest)
+        samples[start:start + len(block)] = out
         if progress is not None:
             progress(min(start + batch_size, len(seeds)), len(seeds))
-    return TeacherData(seeds, noise, torch.cat(chunks), cond)
+    if world > 1:
+        distributed.all_reduce_sum(samples)  # each entry is non-zero on one rank only: exact
+        if folder is not None and manifest is not None:
+            distributed.barrier()  # every rank's shards are on disk
+            if distributed.is_main():
+                for start in starts:
+                    block = seeds[start:start + batch_size]
+                    manifest["shards"][_shard_name(block)] = {"seeds": block, "sha256": _sha256(folder / _shard_name(block))}
+                _write_manifest(folder, manifest)
+            distributed.barrier()
+    return TeacherData(seeds, noise, samples, cond)
+
+
+def _shard_name(block: list[int]) -> str:
+    return f"seeds-{block[0]}-{block[-1]}-{len(block)}.safetensors"
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    write_text_atomic(folder / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def teacher_gap(model: Denoiser, data: TeacherData, spec: TeacherSpec, count: int = 64) -> float:

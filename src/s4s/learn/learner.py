@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
+from .. import distributed
 from ..frame import Denoiser
 from ..schedules import SCHEDULES
 from ..solvers import SOLVERS, make_solver
@@ -99,22 +100,37 @@ class _Batches:
     distance: Distance
     decode: Callable[[Tensor], Tensor] | None
     chunk: int
+    checkpointing: bool = False
 
     def loss(self, solver: Solver, idx: Tensor | slice, shift: Tensor | None = None) -> Tensor:
         noise = self.data.noise[idx] if shift is None else self.data.noise[idx] + shift
         cond = None if self.data.cond is None else self.data.cond[idx]
-        x = solver.sample(self.model, noise, cond, check_finite=False)  # a NaN rolls the step back
+        x = solver.sample(self.model, noise, cond, check_finite=False,  # a NaN rolls the step back
+                          checkpoint_steps=self.checkpointing)
         if self.decode is not None:
             x = self.decode(x)
         y = self.data.samples[idx]
         return self.distance(x, self.decode(y) if self.decode is not None else y)
 
     def mean(self, solver: Solver) -> float:
-        total, n = 0.0, len(self.data)
+        """Mean distance over the whole set (each rank takes its share; sums are all-reduced)."""
+        mine = distributed.local(torch.arange(len(self.data)))
+        total = torch.zeros((), dtype=torch.float64)
         with torch.no_grad():
-            for start in range(0, n, self.chunk):
-                total += float(self.loss(solver, slice(start, start + self.chunk)).sum())
-        return total / n if math.isfinite(total) else math.inf
+            for start in range(0, len(mine), self.chunk):
+                total += self.loss(solver, mine[start:start + self.chunk]).sum().to(torch.float64).cpu()
+        total = float(distributed.all_reduce_sum(total)) / len(self.data)
+        return total if math.isfinite(total) else math.inf
+
+
+def _sum_gradients(params: list[Tensor]) -> None:
+    """Sum gradients over ranks (a rank whose share missed a parameter contributes zeros)."""
+    if distributed.world_size() == 1:
+        return
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        distributed.all_reduce_sum(p.grad)
 
 
 def _distance_name(distance: str | Distance) -> str:
@@ -165,6 +181,7 @@ def learn(
     cache_dir: str | None = None,
     callback: Callable[[LearnEvent], None] | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
+    checkpointing: bool = False,
 ) -> Solver:
     """Learn an ``nfe``-evaluation solver for ``model`` from its own teacher samples.
 
@@ -188,6 +205,8 @@ def learn(
             ``ld3`` phase of ``iters`` steps, then ``rounds`` coefficient phases (``iters/2``,
             ``iters/4``, ...) with grid phases between them: about ``2 * iters`` in all.
         band: history depth K of the learned coefficients.
+        checkpointing: recompute each model call in the backward pass instead of storing its
+            activations (memory flat in ``nfe``, about one extra forward pass of time).
         checkpoint: a file where the run's state is saved (atomically) at every validation
             check and phase end; if it exists, the run resumes from it and ends with the same
             solver as an uninterrupted run. A checkpoint of a different run is refused.
@@ -205,6 +224,8 @@ def learn(
         raise ValueError(f"radius must be in [0, 1), got {radius}")
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    if distributed.world_size() > batch_size:
+        raise ValueError(f"batch_size={batch_size} is smaller than the {distributed.world_size()} ranks")
     dist = get_distance(distance)
     started = time.perf_counter()
     torch.manual_seed(seed)
@@ -226,7 +247,7 @@ def learn(
     train = teacher_data.subset(perm[n_val:].sort().values)
     val = teacher_data.subset(perm[:n_val].sort().values)
     chunk = max(batch_size, 256)
-    on_train = _Batches(model, train, dist, decode, chunk)
+    on_train = _Batches(model, train, dist, decode, chunk, checkpointing)
     on_val = _Batches(model, val, dist, decode, chunk)
 
     settings = {"method": method, "nfe": nfe, "seed": seed, "base": base, "schedule": schedule, "iters": iters,
@@ -266,7 +287,7 @@ def learn(
         first_phase, first_it, done = resume.phase, resume.iteration, resume.done
 
     def save(phase_idx: int, it: int, opt: torch.optim.Optimizer | None, sched: Any) -> None:
-        if checkpoint is None:
+        if checkpoint is None or not distributed.is_main():
             return
         sched_state = None
         if sched is not None:
@@ -294,17 +315,20 @@ def learn(
             sched.load_state_dict({**resume.scheduler, "lr_lambdas": [None] * len(opt.param_groups)})
         for it in range(it0, phase.iters):
             idx = torch.randint(0, len(train), (min(batch_size, len(train)),), generator=gen)
+            part = distributed.local(idx)  # this rank's share of the minibatch
             solver = params.solver()
-            loss = on_train.loss(solver, idx, None if shift is None else shift[idx]).mean()
+            loss = on_train.loss(solver, part, None if shift is None else shift[part]).sum() / len(idx)
+            total_loss = distributed.all_reduce_sum(loss.detach().to(torch.float64).cpu().clone())
             opt.zero_grad(set_to_none=True)
-            if torch.isfinite(loss):
+            if torch.isfinite(total_loss):
                 loss.backward()
+                _sum_gradients(trainable + ([] if shift is None else [shift]))
                 torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 opt.step()
                 sched.step()
-            if not torch.isfinite(loss) or not all(torch.isfinite(p).all() for p in params.parameters()):
+            if not torch.isfinite(total_loss) or not all(torch.isfinite(p).all() for p in params.parameters()):
                 log.warning("non-finite %s in %s at iteration %d; restoring the best parameters and halving the "
-                            "step size", "loss" if not torch.isfinite(loss) else "parameters", phase.name, it)
+                            "step size", "loss" if not torch.isfinite(total_loss) else "parameters", phase.name, it)
                 params.load_state_dict(best_state)
                 opt.state.clear()
                 sched.base_lrs = [0.5 * b for b in sched.base_lrs]
@@ -321,11 +345,11 @@ def learn(
                 if val_now < best_val:
                     best_val = val_now
                     best_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
-                log.debug("%s %d/%d loss %.4g val %.4g best %.4g", phase.name, it + 1, phase.iters, float(loss.detach()), val_now, best_val)
+                log.debug("%s %d/%d loss %.4g val %.4g best %.4g", phase.name, it + 1, phase.iters, float(total_loss), val_now, best_val)
                 if it + 1 < phase.iters:
                     save(phase_idx, it + 1, opt, sched)
             if callback is not None:
-                callback(LearnEvent(phase.name, done, total, float(loss.detach()), val_now, best_val))
+                callback(LearnEvent(phase.name, done, total, float(total_loss), val_now, best_val))
         params.load_state_dict(best_state)  # each phase continues from the best so far
         save(phase_idx + 1, 0, None, None)
 

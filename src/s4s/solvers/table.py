@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import torch
+import torch.utils.checkpoint
 from torch import Tensor
 
 from ..frame import Denoiser
@@ -119,12 +120,15 @@ class Solver:
         *,
         callback: Callable[[StepInfo], None] | None = None,
         check_finite: bool = True,
+        checkpoint_steps: bool = False,
     ) -> Tensor:
         """Solve the probability-flow ODE from ``noise[B, ...] ~ N(0, I)`` to a sample ``[B, ...]``.
 
         Makes exactly ``nfe`` calls of ``model``. Coefficients are applied in ``noise``'s
         dtype and device. With ``check_finite``, a NaN/Inf from the model raises a
-        ``ValueError`` naming the step and sigma.
+        ``ValueError`` naming the step and sigma. With ``checkpoint_steps`` (and gradients
+        enabled), each model call is activation-checkpointed: its internals are recomputed in
+        the backward pass instead of stored, so memory stays flat as ``nfe`` grows.
         """
         if not isinstance(noise, Tensor):
             raise TypeError(f"noise must be a torch.Tensor, got {type(noise).__name__}")
@@ -135,7 +139,10 @@ class Solver:
         stepper = Stepper(self, noise)
         for k in range(self.nfe):
             sigma = stepper.sigma.expand(noise.shape[0])
-            d = model(stepper.x, sigma) if cond is None else model(stepper.x, sigma, cond)
+            if checkpoint_steps and torch.is_grad_enabled():
+                d = torch.utils.checkpoint.checkpoint(_call_model, model, stepper.x, sigma, cond, use_reentrant=False)
+            else:
+                d = _call_model(model, stepper.x, sigma, cond)
             if check_finite and not bool(torch.isfinite(d).all()):
                 raise ValueError(
                     f"model returned NaN/Inf at step {k} of {self.nfe} (sigma={float(sigma[0]):.6g}); "
@@ -145,6 +152,10 @@ class Solver:
                 callback(StepInfo(k, float(sigma[0]), stepper.x, d))
             stepper.tell(d)
         return stepper.x
+
+
+def _call_model(model: Callable[..., Tensor], x: Tensor, sigma: Tensor, cond: Any) -> Tensor:
+    return model(x, sigma) if cond is None else model(x, sigma, cond)
 
 
 class Stepper:

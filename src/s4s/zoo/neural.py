@@ -96,28 +96,28 @@ def _build(net_cls: Callable[[Any], nn.Module], config_cls: Callable[..., Any], 
     return net
 
 
-def _unet(path: Path, kind: str) -> tuple[UNet, dict[str, Any]]:
+def _unet(path: Path, kind: str, device: str | torch.device = "cpu") -> tuple[UNet, dict[str, Any]]:
     state, config, info = load_module(path, kind)
-    return _frozen(_build(UNet, UNetConfig, config, state, path)), info  # type: ignore[return-value]
+    return _frozen(_build(UNet, UNetConfig, config, state, path).to(device)), info  # type: ignore[return-value]
 
 
-def digits(guidance: float | None = None, path: Path | None = None) -> Denoiser:
+def digits(guidance: float | None = None, path: Path | None = None, device: str | torch.device = "cpu") -> Denoiser:
     """The EDM digits model; ``fn(x, sigma, label)`` with labels 0-9, or 10 / none for unconditional.
 
     With ``guidance``, returns the classifier-free-guided model (call it with labels).
     """
-    net, _ = _unet(path or WEIGHTS / "digits.safetensors", "edm-unet")
+    net, _ = _unet(path or WEIGHTS / "digits.safetensors", "edm-unet", device)
     model = Denoiser(edm_precond(net, SIGMA_DATA), 0.002, 80.0, SIGMA_DATA, name="digits")
     if guidance is None:
         return model
     from ..models import guided
 
-    return guided(model, guidance, uncond=torch.tensor(NULL_LABEL))
+    return guided(model, guidance, uncond=torch.tensor(NULL_LABEL, device=device))
 
 
-def digits_flow(path: Path | None = None) -> Denoiser:
+def digits_flow(path: Path | None = None, device: str | torch.device = "cpu") -> Denoiser:
     """The rectified-flow digits model (velocity prediction)."""
-    net, _ = _unet(path or WEIGHTS / "digits-flow.safetensors", "flow-unet")
+    net, _ = _unet(path or WEIGHTS / "digits-flow.safetensors", "flow-unet", device)
     return flow_denoiser(lambda x_t, t: net(x_t.float(), t.float()).to(x_t.dtype), sigma_data=SIGMA_DATA, name="digits-flow")
 
 
@@ -126,14 +126,14 @@ def ddpm_path() -> Path:
     return WEIGHTS / "digits-ddpm"
 
 
-def digits_ddpm(path: Path | None = None) -> Denoiser:
+def digits_ddpm(path: Path | None = None, device: str | torch.device = "cpu") -> Denoiser:
     """The diffusers DDPM digits model (eps-prediction, 1000 linear-beta steps)."""
     try:
         from diffusers import DDPMScheduler, UNet2DModel
     except ImportError as e:
         raise ImportError("digits-ddpm is a diffusers model: pip install 's4s[diffusers]'") from e
     folder = Path(path or ddpm_path())
-    unet = _frozen(UNet2DModel.from_pretrained(folder / "unet", use_safetensors=True, low_cpu_mem_usage=False))
+    unet = _frozen(UNet2DModel.from_pretrained(folder / "unet", use_safetensors=True, low_cpu_mem_usage=False).to(device))
     scheduler = DDPMScheduler.from_pretrained(folder / "scheduler")
     schedule = DiscreteVP(scheduler.alphas_cumprod)
 
