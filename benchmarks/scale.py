@@ -8,7 +8,7 @@ model calls.
    runs in a fresh process and reports the growth of its peak resident memory over the
    same process's state before the step; on CUDA, torch.cuda.max_memory_allocated.
 2. Sampling time of a learned solver (NFE 5) against `nfe` bare calls of the network
-   function on the same batch (no s4s code around them), median of repeats.
+   function on the same batch (no s4s code around them): medians of alternating runs.
 3. Teacher generation (`generate_teacher`, UniPC-3 at 200 NFE, no cache) against the same
    number of bare batched network calls.
 Ratios near 1 mean s4s adds nothing noticeable to the model's own cost.
@@ -63,15 +63,21 @@ def memory_case(nfe: int, checkpointing: bool, device: torch.device) -> float:
     return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024  # ru_maxrss is KiB on Linux
 
 
-def timed(fn, repeats: int, device: torch.device) -> float:
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        t = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def compare(bare, ours, repeats: int, device: torch.device) -> dict[str, float]:
+    """Median times of ``bare`` and ``ours``, run alternately (order swapped every round) so
+    that drifts in machine speed hit both; ``noise`` compares two halves of the bare runs."""
+    times: dict[str, list[float]] = {"bare": [], "ours": []}
+    for i in range(repeats):
+        order = [("bare", bare), ("ours", ours)]
+        for key, fn in order if i % 2 == 0 else order[::-1]:
+            _sync(device)
+            t = time.perf_counter()
+            fn()
+            _sync(device)
+            times[key].append(time.perf_counter() - t)
+    b, o = statistics.median(times["bare"]), statistics.median(times["ours"])
+    noise = statistics.median(times["bare"][1::2]) / statistics.median(times["bare"][0::2])
+    return {"bare_s": b, "ours_s": o, "ratio": o / b, "bare_noise": noise}
 
 
 def main() -> None:
@@ -80,7 +86,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--teacher-samples", type=int, default=1024)
+    parser.add_argument("--teacher-samples", type=int, default=512)
     parser.add_argument("--memory-case", nargs=2, type=int, help=argparse.SUPPRESS)  # NFE CHECKPOINTING (child)
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -109,11 +115,9 @@ def main() -> None:
     with torch.no_grad():
         bare = lambda: [net(noise, sigma[k].expand(args.batch)) for k in range(solver.nfe)]  # noqa: E731
         full = lambda: solver.sample(model, noise)  # noqa: E731
-        bare(), full()  # warm-up
-        t_bare, t_full = timed(bare, args.repeats, device), timed(full, args.repeats, device)
-        t_bare2 = timed(bare, args.repeats, device)  # again: the spread of the bare timing itself
-    results["sampling"] = {"batch": args.batch, "nfe": solver.nfe, "bare_s": t_bare, "solver_s": t_full,
-                           "ratio": t_full / t_bare, "bare_repeat_ratio": t_bare2 / t_bare}
+        for _ in range(3):  # warm-up
+            bare(), full()
+        results["sampling"] = {"batch": args.batch, "nfe": solver.nfe, **compare(bare, full, args.repeats, device)}
     log.info("sampling %s", results["sampling"])
 
     spec = TeacherSpec()
@@ -127,11 +131,9 @@ def main() -> None:
                 for k in range(spec.nfe):
                     net(x, levels[k].expand(teacher_batch))
 
-        t_teacher = timed(lambda: generate_teacher(model, seeds, (1, 8, 8), spec, batch_size=teacher_batch,
-                                                   device=device), 3, device)
-        t_bare_teacher = timed(bare_teacher, 3, device)
-    results["teacher"] = {"samples": len(seeds), "batch": teacher_batch, "nfe": spec.nfe, "teacher_s": t_teacher,
-                          "bare_s": t_bare_teacher, "ratio": t_teacher / t_bare_teacher}
+        teacher = lambda: generate_teacher(model, seeds, (1, 8, 8), spec, batch_size=teacher_batch, device=device)  # noqa: E731
+        results["teacher"] = {"samples": len(seeds), "batch": teacher_batch, "nfe": spec.nfe,
+                              **compare(bare_teacher, teacher, 4, device)}
     log.info("teacher %s", results["teacher"])
     write_text_atomic(out / "scale.json", json.dumps(results, indent=1))
     write_text_atomic(out / "scale.md", render(results))
@@ -145,11 +147,11 @@ def render(r: dict) -> str:
              "| learning step, MiB | " + " | ".join(f"{m['plain']:.0f}" for m in r["memory"]) + " |",
              "| with checkpointing, MiB | " + " | ".join(f"{m['checkpointing']:.0f}" for m in r["memory"]) + " |", ""]
     s, t = r["sampling"], r["teacher"]
-    lines += ["| what | s4s | bare model calls | ratio |", "|---|---|---|---|",
-              f"| learned solver, NFE {s['nfe']}, batch {s['batch']} | {1e3 * s['solver_s']:.2f} ms | "
-              f"{1e3 * s['bare_s']:.2f} ms | {s['ratio']:.3f} (bare vs bare: {s['bare_repeat_ratio']:.3f}) |",
-              f"| teacher, {t['samples']} samples x {t['nfe']} NFE, batch {t['batch']} | {t['teacher_s']:.2f} s | "
-              f"{t['bare_s']:.2f} s | {t['ratio']:.3f} |"]
+    lines += ["| what | s4s | bare model calls | ratio | bare vs bare |", "|---|---|---|---|---|",
+              f"| learned solver, NFE {s['nfe']}, batch {s['batch']} | {1e3 * s['ours_s']:.1f} ms | "
+              f"{1e3 * s['bare_s']:.1f} ms | {s['ratio']:.3f} | {s['bare_noise']:.3f} |",
+              f"| teacher, {t['samples']} samples x {t['nfe']} NFE, batch {t['batch']} | {t['ours_s']:.2f} s | "
+              f"{t['bare_s']:.2f} s | {t['ratio']:.3f} | {t['bare_noise']:.3f} |"]
     return "\n".join(lines) + "\n"
 
 

@@ -71,3 +71,31 @@ def test_schedule_argument_errors():
     with pytest.raises(ValueError, match="needs a model"):
         schedules.get_schedule("time_uniform", 3, sigma_min=0.1, sigma_max=1.0)
     assert math.isclose(float(schedules.get_schedule("karras", 3, sigma_min=0.1, sigma_max=1.0)[0]), 1.0)
+
+
+def test_zero_suffix_ends_the_named_grid_at_zero():
+    model = s4s.zoo.load("gmm", dim=2)
+    plain = s4s.schedules.get_schedule("time_uniform", 4, model)
+    zero = s4s.schedules.get_schedule("time_uniform+zero", 4, model)
+    assert torch.equal(zero[:-1], plain[:-1]) and float(zero[-1]) == 0.0
+    solver = s4s.make_solver("dpmpp_2m", 4, "karras+zero", model)
+    assert solver.nfe == 4 and float(solver.sigmas[-1]) == 0.0
+    assert s4s.make_solver("heun", 5, "logsnr+zero", model).nfe == 5  # the final step to 0 is Euler
+    with pytest.raises(ValueError, match="one less than a multiple of 2"):
+        s4s.make_solver("heun", 4, "logsnr+zero", model)
+    with pytest.raises(ValueError, match="optionally \\+zero"):
+        s4s.make_solver("ddim", 4, "karras+one", model)
+
+
+def test_learned_zero_ending_grid_moves_its_lowest_level_within_the_model_range():
+    from s4s.learn.params import SolverParams
+
+    model = s4s.zoo.load("gmm", dim=2)
+    start = s4s.make_solver("unipc", 4, "logsnr+zero", model)
+    params = SolverParams("unipc", start.grid, sigma_floor=model.sigma_min)
+    assert torch.allclose(params.grid(), start.grid, rtol=1e-12)
+    assert [p is params.low_shift for p in params.groups()["grid"]].count(True) == 1
+    with torch.no_grad():
+        params.low_shift.fill_(-100.0)  # far below the model's sigma_min: clamped to it
+        grid = params.grid()
+    assert abs(float(grid[-2]) - model.sigma_min) < 1e-12 and float(grid[-1]) == 0.0

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from .frame import Denoiser
 
-__all__ = ["karras", "logsnr", "time_uniform", "time_quadratic", "validate_grid", "get_schedule", "SCHEDULES"]
+__all__ = ["karras", "logsnr", "time_uniform", "time_quadratic", "validate_grid", "get_schedule", "split_zero", "SCHEDULES"]
 
 
 def _check_steps(steps: int) -> int:
@@ -118,11 +118,23 @@ def get_schedule(
     sigma_max: float | None = None,
     **kwargs: float,
 ) -> Tensor:
-    """A named grid of ``steps`` intervals over the model's range (or the one given)."""
-    if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)} or pass a grid")
+    """A named grid of ``steps`` intervals over the model's range (or the one given).
+
+    ``NAME+zero`` (e.g. ``"time_uniform+zero"``) ends the grid at 0 instead of at sigma_min:
+    the named grid's last level is replaced by 0, so the final step jumps from the previous
+    level to the data (diffusers' ``final_sigmas_type="zero"``).
+    """
+    base, zero = split_zero(name)
+    if base not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)} (optionally +zero) or pass a grid")
     if model is None and (sigma_min is None or sigma_max is None or name.startswith("time")):
         raise ValueError(f"schedule {name!r} needs a model (or sigma_min and sigma_max for karras/logsnr)")
     lo = model.sigma_min if sigma_min is None else float(sigma_min)
     hi = model.sigma_max if sigma_max is None else float(sigma_max)
-    return SCHEDULES[name](model, lo, hi, steps, **kwargs)
+    grid = SCHEDULES[base](model, lo, hi, steps, **kwargs)
+    return torch.cat([grid[:-1], grid.new_zeros(1)]) if zero else grid
+
+
+def split_zero(name: str) -> tuple[str, bool]:
+    """``"karras+zero"`` -> ``("karras", True)``; ``"karras"`` -> ``("karras", False)``."""
+    return (name[: -len("+zero")], True) if name.endswith("+zero") else (name, False)

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .. import distributed
 from ..frame import Denoiser
-from ..schedules import SCHEDULES
+from ..schedules import SCHEDULES, split_zero
 from ..solvers import SOLVERS, make_solver
 from ..solvers.table import Solver
 from ..teacher import TeacherData, TeacherSpec, generate_teacher, teacher_gap
@@ -38,7 +38,7 @@ log = logging.getLogger("s4s.learn")
 
 METHODS = ("s4s", "s4s_alt", "ld3", "joint")
 CANDIDATE_SOLVERS = ("ddim", "ipndm", "dpmpp_2m", "dpmpp_3m", "unipc", "deis")
-CANDIDATE_SCHEDULES = ("karras", "logsnr", "time_uniform")
+CANDIDATE_SCHEDULES = ("karras", "logsnr", "time_uniform", "karras+zero", "logsnr+zero", "time_uniform+zero")
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def _start_scores(model: Denoiser, nfe: int, on_val: "_Batches", base: str | Non
     candidates = [(b, s) for b in ([base] if base else CANDIDATE_SOLVERS) for s in ([schedule] if schedule else CANDIDATE_SCHEDULES)]
     scores: dict[str, float] = {}
     for b, s in candidates:
-        if b not in SOLVERS or s not in SCHEDULES:
+        if b not in SOLVERS or split_zero(s)[0] not in SCHEDULES:
             raise ValueError(f"unknown base {b!r} or schedule {s!r}")
         try:
             scores[f"{b}/{s}"] = on_val.mean(make_solver(b, nfe, s, model))
@@ -268,7 +268,7 @@ def learn(
              start_key, scores[start_key])
 
     start_grid = make_solver(base_name, nfe, sched_name, model).grid
-    params = SolverParams(base_name, start_grid, band=band)
+    params = SolverParams(base_name, start_grid, band=band, sigma_floor=model.sigma_min)
     dim = math.prod(train.noise.shape[1:])
     shift = torch.zeros_like(train.noise, requires_grad=radius > 0) if radius > 0 else None
 

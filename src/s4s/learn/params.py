@@ -1,7 +1,8 @@
 """The learned parametrization of a solver (S4S / S4S-Alt, Frankel et al. 2025).
 
 * Grid: interior levels from a softmax over log-sigma increments, so the grid is strictly
-  decreasing by construction and its end points stay fixed (as in LD3).
+  decreasing by construction and its end points stay fixed (as in LD3). A grid that ends at 0
+  (a final step to the data) learns its lowest positive level too.
 * Decoupled model-input levels (LD3): ``model_sigma_k = level_k * exp(bound * tanh(delta_k))``
   for ``k >= 1``; the first evaluation keeps ``sigma_max`` (the pipeline's starting noise).
 * Coefficients: corrections to the base solver's weights on the last ``band`` denoised
@@ -27,19 +28,24 @@ class SolverParams(nn.Module):
     """Parameters that make a :class:`Solver` from a base builder and a starting grid."""
 
     def __init__(self, base: str, grid: Tensor, band: int = 3, decouple_bound: float = 0.3,
-                 options: dict[str, Any] | None = None) -> None:
+                 options: dict[str, Any] | None = None, sigma_floor: float | None = None) -> None:
         super().__init__()
         if base not in SOLVERS:
             raise ValueError(f"unknown base solver {base!r}")
         grid = grid.detach().to(torch.float64)
-        if float(grid[-1]) <= 0:
-            raise ValueError("learned grids must end at a positive sigma_min")
+        self.zero_end = float(grid[-1]) == 0  # a final step to the data, whose start is learned too
+        positive = grid[:-1] if self.zero_end else grid
+        if positive.numel() < 2:
+            raise ValueError("a learned grid needs at least two positive levels")
         self.base = base
         self.options = dict(options or {})
         self.band = band
         self.decouple_bound = decouple_bound
-        log_g = torch.log(grid)
+        log_g = torch.log(positive)
         self.register_buffer("log_ends", torch.stack([log_g[0], log_g[-1]]))
+        floor = min(float(positive[-1]), sigma_floor) if sigma_floor else float(positive[-1]) * 1e-3
+        self.register_buffer("log_floor", torch.tensor(floor, dtype=torch.float64).log())  # the model's sigma_min
+        self.low_shift = nn.Parameter(torch.zeros((), dtype=torch.float64))  # moves the lowest positive level
         inc = (log_g[1:] - log_g[:-1]) / (log_g[-1] - log_g[0])  # positive fractions summing to 1
         self.grid_logits = nn.Parameter(torch.log(inc))
         nfe = SOLVERS[base].build(grid, **self.options).nfe
@@ -50,8 +56,11 @@ class SolverParams(nn.Module):
         frac = torch.softmax(self.grid_logits, 0)
         cum = torch.cat([torch.zeros(1, dtype=frac.dtype), torch.cumsum(frac, 0)])
         cum = cum / cum[-1]  # exact end point despite rounding
-        lo, hi = self.log_ends[1], self.log_ends[0]
-        return torch.exp(hi + cum * (lo - hi))
+        hi, lo = self.log_ends[0], self.log_ends[1]
+        if not self.zero_end:
+            return torch.exp(hi + cum * (lo - hi))
+        lo = torch.clamp(lo + self.low_shift, min=self.log_floor, max=hi - 1e-3)
+        return torch.cat([torch.exp(hi + cum * (lo - hi)), hi.new_zeros(1)])
 
     def solver(self) -> Solver:
         base = SOLVERS[self.base].build(self.grid(), **self.options)
@@ -70,4 +79,5 @@ class SolverParams(nn.Module):
 
     def groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameter groups by role: ``grid`` (levels and decoupling) and ``coef``."""
-        return {"grid": [self.grid_logits, self.decouple], "coef": [self.coef]}
+        grid = [self.grid_logits, self.decouple] + ([self.low_shift] if self.zero_end else [])
+        return {"grid": grid, "coef": [self.coef]}

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ..frame import Denoiser
-from ..schedules import SCHEDULES, get_schedule, validate_grid
+from ..schedules import SCHEDULES, get_schedule, split_zero, validate_grid
 from . import builders
 from .table import Solver, StepInfo
 
@@ -71,14 +71,19 @@ def make_solver(
     method = SOLVERS[name]
     grid_options = {k: options.pop(k) for k in ("rho",) if k in options}
     if isinstance(schedule, str):
-        if schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {schedule!r}; choose one of {sorted(SCHEDULES)} or pass a grid")
-        if nfe % method.evals_per_step:
+        base_schedule, zero = split_zero(schedule)
+        if base_schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {schedule!r}; choose one of {sorted(SCHEDULES)} (optionally +zero) "
+                             "or pass a grid")
+        per_step = method.evals_per_step
+        evals = nfe + (per_step - 1) * zero  # a final step to 0 skips its second stage
+        if evals % per_step:
             raise ValueError(
-                f"{name} makes {method.evals_per_step} evaluations per step, so on a grid ending at "
-                f"sigma_min nfe must be a multiple of {method.evals_per_step}, got nfe={nfe}"
+                f"{name} makes {per_step} evaluations per step, so on a grid ending at "
+                f"{'0' if zero else 'sigma_min'} nfe must be {'one less than ' if zero else ''}a multiple of "
+                f"{per_step}, got nfe={nfe}"
             )
-        grid = get_schedule(schedule, nfe // method.evals_per_step, model, sigma_min, sigma_max, **grid_options)
+        grid = get_schedule(schedule, evals // per_step, model, sigma_min, sigma_max, **grid_options)
         schedule_name = schedule
     else:
         if grid_options:
