@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import s4s
-from s4s.zoo import GaussianModel
 
 ALL = sorted(s4s.SOLVERS)
 

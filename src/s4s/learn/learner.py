@@ -16,7 +16,7 @@ import math
 import os
 import time
 from pathlib import Path
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import torch
@@ -276,7 +276,7 @@ def learn(
     best_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
     phases = _phases(method, iters, rounds)
     total = sum(p.iters for p in phases)
-    first_phase, first_it, done = 0, 0, 0
+    first_phase, done = 0, 0
     if resume is not None:
         params.load_state_dict(resume.params)
         best_state, best_val = resume.best_state, resume.best_val
@@ -284,7 +284,7 @@ def learn(
         if shift is not None and resume.shift is not None:
             with torch.no_grad():
                 shift.copy_(resume.shift)
-        first_phase, first_it, done = resume.phase, resume.iteration, resume.done
+        first_phase, done = resume.phase, resume.done
 
     def save(phase_idx: int, it: int, opt: torch.optim.Optimizer | None, sched: Any) -> None:
         if checkpoint is None or not distributed.is_main():

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-import torch
 from torch import Tensor
 
 from ..frame import Denoiser

@@ -11,7 +11,6 @@ and what diffusers does with ``final_sigmas_type="zero"``).
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
