@@ -172,7 +172,7 @@ def learn(
     iters: int = 800,
     rounds: int = 2,
     batch_size: int = 64,
-    band: int = 3,
+    band: int | None = None,
     lr: float = 0.05,
     val_fraction: float = 0.2,
     val_every: int = 25,
@@ -204,7 +204,7 @@ def learn(
         iters: optimisation steps of ``s4s``, ``ld3`` and ``joint``; ``s4s_alt`` runs an
             ``ld3`` phase of ``iters`` steps, then ``rounds`` coefficient phases (``iters/2``,
             ``iters/4``, ...) with grid phases between them: about ``2 * iters`` in all.
-        band: history depth K of the learned coefficients.
+        band: history depth K of the learned coefficients (default: every earlier evaluation).
         checkpointing: recompute each model call in the backward pass instead of storing its
             activations (memory flat in ``nfe``, about one extra forward pass of time).
         checkpoint: a file where the run's state is saved (atomically) at every validation
@@ -217,7 +217,8 @@ def learn(
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
     if isinstance(nfe, bool) or not isinstance(nfe, int) or nfe < 1:
         raise ValueError(f"nfe must be a positive int, got {nfe!r}")
-    for key, value in (("iters", iters), ("batch_size", batch_size), ("band", band), ("rounds", rounds)):
+    for key, value in (("iters", iters), ("batch_size", batch_size), ("band", 1 if band is None else band),
+                       ("rounds", rounds)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key} must be a positive int, got {value!r}")
     if not 0 <= radius < 1:
@@ -360,7 +361,7 @@ def learn(
         sigmas=learned.sigmas.detach(), model_sigmas=learned.model_sigmas.detach(), a=learned.a.detach(),
         b=learned.b.detach(), name=method,
         meta={
-            "method": method, "base": base_name, "schedule": sched_name, "nfe": nfe, "band": band,
+            "method": method, "base": base_name, "schedule": sched_name, "nfe": nfe, "band": params.band,
             "model": {"name": model.name, "sigma_min": model.sigma_min, "sigma_max": model.sigma_max,
                       "time": model.time.name},
             "teacher": spec.to_dict(), "num_samples": len(teacher_data), "seed": seed, "radius": radius,

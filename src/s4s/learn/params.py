@@ -6,8 +6,8 @@
 * Decoupled model-input levels (LD3): ``model_sigma_k = level_k * exp(bound * tanh(delta_k))``
   for ``k >= 1``; the first evaluation keeps ``sigma_max`` (the pipeline's starting noise).
 * Coefficients: corrections to the base solver's weights on the last ``band`` denoised
-  values of each row, in units of the row's total denoised weight (``1 - s'/s`` for an
-  exponential integrator), i.e. S4S's ``x' = r x + (1 - r) sum_j c_j D_{n-j}`` with
+  values of each row (by default all of them: the full history), in units of the row's
+  total denoised weight (``1 - s'/s`` for an exponential integrator), i.e. S4S's ``x' = r x + (1 - r) sum_j c_j D_{n-j}`` with
   ``c = c_base + dc``. The base weights are re-derived by the builder whenever the grid moves.
 """
 
@@ -27,7 +27,7 @@ __all__ = ["SolverParams"]
 class SolverParams(nn.Module):
     """Parameters that make a :class:`Solver` from a base builder and a starting grid."""
 
-    def __init__(self, base: str, grid: Tensor, band: int = 3, decouple_bound: float = 0.3,
+    def __init__(self, base: str, grid: Tensor, band: int | None = None, decouple_bound: float = 0.3,
                  options: dict[str, Any] | None = None, sigma_floor: float | None = None) -> None:
         super().__init__()
         if base not in SOLVERS:
@@ -39,7 +39,6 @@ class SolverParams(nn.Module):
             raise ValueError("a learned grid needs at least two positive levels")
         self.base = base
         self.options = dict(options or {})
-        self.band = band
         self.decouple_bound = decouple_bound
         log_g = torch.log(positive)
         self.register_buffer("log_ends", torch.stack([log_g[0], log_g[-1]]))
@@ -49,8 +48,9 @@ class SolverParams(nn.Module):
         inc = (log_g[1:] - log_g[:-1]) / (log_g[-1] - log_g[0])  # positive fractions summing to 1
         self.grid_logits = nn.Parameter(torch.log(inc))
         nfe = SOLVERS[base].build(grid, **self.options).nfe
+        self.band = nfe if band is None else min(band, nfe)
         self.decouple = nn.Parameter(torch.zeros(nfe, dtype=torch.float64))
-        self.coef = nn.Parameter(torch.zeros(nfe, band, dtype=torch.float64))
+        self.coef = nn.Parameter(torch.zeros(nfe, self.band, dtype=torch.float64))
 
     def grid(self) -> Tensor:
         frac = torch.softmax(self.grid_logits, 0)
