@@ -110,15 +110,16 @@ class DiscreteVP:
         return float(self.alphas_cumprod.numel() - 1)
 
     def sigma_to_t(self, sigma: Tensor) -> Tensor:
-        ls = self.log_sigmas
-        log_s = torch.log(_as_f64(sigma)).clamp(float(ls[0]), float(ls[-1]))
+        sigma = _as_f64(sigma)
+        ls = self.log_sigmas.to(sigma.device)  # the table lives on the CPU; the input may not
+        log_s = torch.log(sigma).clamp(float(ls[0]), float(ls[-1]))
         low = torch.searchsorted(ls, log_s.detach(), right=True).sub(1).clamp(0, ls.numel() - 2)
         w = (log_s - ls[low]) / (ls[low + 1] - ls[low])
         return low.to(torch.float64) + w
 
     def t_to_sigma(self, t: Tensor) -> Tensor:
-        ls = self.log_sigmas
         t = _as_f64(t).clamp(0, self.t_max)
+        ls = self.log_sigmas.to(t.device)
         low = t.detach().floor().long().clamp(0, ls.numel() - 2)
         w = t - low.to(torch.float64)
         return torch.exp((1 - w) * ls[low] + w * ls[low + 1])

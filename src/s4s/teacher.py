@@ -225,7 +225,7 @@ def generate_teacher(
                     manifest["shards"][_shard_name(block)] = {"seeds": block, "sha256": _sha256(folder / _shard_name(block))}
                 _write_manifest(folder, manifest)
             distributed.barrier()
-    return TeacherData(seeds, noise, samples, cond)
+    return TeacherData(seeds, noise, samples, cond_dev)  # every tensor on ``device``
 
 
 def _shard_name(block: list[int]) -> str:

@@ -61,16 +61,20 @@ class _Phase:
 
 
 def _phases(method: str, iters: int, rounds: int) -> list[_Phase]:
-    """Optimisation phases. S4S-Alt first solves LD3's problem (grid and decoupled levels,
-    ``iters`` steps), then alternates coefficient and grid phases with halving budgets; the
-    best validation state carries over, so on validation it is never worse than ``ld3``."""
+    """Optimisation phases. S4S-Alt first fits everything at once (``iters`` steps), then
+    alternates coefficient and grid (+ decoupled levels) phases with halving budgets; the best
+    validation state carries over, so on validation it is never worse than ``joint``.
+
+    Starting from a joint phase rather than a grid-only (LD3) phase was measured on held-out
+    seeds of ``digits`` (``benchmarks/learn_table.py``'s setting): RMSE 0.0772 against 0.0814
+    at NFE 5 and 0.0628 against 0.0733 at NFE 6; on the 2-D mixture it was mixed."""
     if method == "s4s":
         return [_Phase("coef", ("coef",), iters)]
     if method == "ld3":
         return [_Phase("grid", ("grid",), iters)]
     if method == "joint":
         return [_Phase("joint", ("grid", "coef"), iters)]
-    phases = [_Phase("grid1", ("grid",), iters)]
+    phases = [_Phase("joint", ("grid", "coef"), iters)]
     budget = max(1, iters // 2)
     for r in range(rounds):
         phases.append(_Phase(f"coef{r + 1}", ("coef",), budget))
@@ -186,8 +190,9 @@ def learn(
     """Learn an ``nfe``-evaluation solver for ``model`` from its own teacher samples.
 
     Args:
-        method: ``"s4s"`` (coefficients on a fixed grid), ``"s4s_alt"`` (alternating grid +
-            decoupled levels and coefficients), ``"ld3"`` (grid + decoupled levels only) or
+        method: ``"s4s"`` (coefficients on a fixed grid), ``"s4s_alt"`` (a joint phase, then
+            alternating grid + decoupled levels and coefficients), ``"ld3"`` (grid + decoupled
+            levels only) or
             ``"joint"`` (everything at once).
         num_samples: teacher pairs (seeds ``0 .. num_samples-1``), split into train/validation.
         seed: fixes the split, the minibatch order and so the result.
@@ -201,8 +206,8 @@ def learn(
             ``decode`` when given (latent models).
         radius: relaxed objective: the student's noise may move within ``radius * sqrt(dim)``
             of the teacher's (0 = plain objective).
-        iters: optimisation steps of ``s4s``, ``ld3`` and ``joint``; ``s4s_alt`` runs an
-            ``ld3`` phase of ``iters`` steps, then ``rounds`` coefficient phases (``iters/2``,
+        iters: optimisation steps of ``s4s``, ``ld3`` and ``joint``; ``s4s_alt`` runs a
+            ``joint`` phase of ``iters`` steps, then ``rounds`` coefficient phases (``iters/2``,
             ``iters/4``, ...) with grid phases between them: about ``2 * iters`` in all.
         band: history depth K of the learned coefficients (default: every earlier evaluation).
         checkpointing: recompute each model call in the backward pass instead of storing its
