@@ -4,9 +4,10 @@
 
 For each model and NFE: the best hand-designed solver over {DDIM, iPNDM, DPM-Solver++(2M, 3M),
 UniPC, DEIS} x {Karras, log-SNR} (and, as a stronger reference, over the learner's 36 starting
-candidates, which add time-uniform grids and grids ending at 0) and the learned `s4s`, `s4s_alt`, `ld3`, `joint` solvers
-(512 teacher pairs, default options) — RMSE to the teacher on 1,000 held-out seeds (10,000 for
-the Gaussian mixture), FD-digits for the digits models, and learning time (teacher generation is shared and reported once).
+candidates, which add time-uniform grids and grids ending at 0) and the learned `s4s`,
+`s4s_alt`, `ld3`, `joint` solvers (512 teacher pairs, default options) — RMSE to the teacher on
+1,000 held-out seeds (10,000 for the Gaussian mixture), FD-digits for the digits models, and
+learning time (teacher generation is shared and reported once).
 `s4s` is also compared with the best hand-designed solver on its own (fixed) grid.
 Results go to stdout and, as markdown and JSON, to --out.
 """
@@ -39,7 +40,7 @@ MODELS = {  # name -> loader(device)
 GRIDS = ("karras", "logsnr")
 METHODS = ("s4s", "s4s_alt", "ld3", "joint")
 HELD_OUT = {"gmm": 10_000}  # held-out seeds from 1,000,000; default 1,000. The 2-D mixture's error
-# sits on rare samples that switch modes (10 of 1,000 carry over half of it), so it needs more.
+# sits on the few samples that switch modes, so 1,000 seeds measure it poorly.
 
 
 def labels(seeds: list[int]) -> torch.Tensor:

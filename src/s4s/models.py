@@ -16,7 +16,7 @@ an :class:`s4s.Denoiser` in the EDM/VE frame (``x = x0 + sigma * n``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping
 
 import torch
@@ -75,6 +75,7 @@ class DiscreteVP:
     """
 
     alphas_cumprod: Tensor
+    _log_sigmas: dict[torch.device, Tensor] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ac = _as_f64(self.alphas_cumprod).flatten()
@@ -85,6 +86,7 @@ class DiscreteVP:
         if not bool((ac[1:] < ac[:-1]).all()):
             raise ValueError("alphas_cumprod must be strictly decreasing in t")
         object.__setattr__(self, "alphas_cumprod", ac)
+        self._log_sigmas[ac.device] = 0.5 * torch.log((1 - ac) / ac)
 
     @classmethod
     def linear(cls, beta_start: float = 1e-4, beta_end: float = 0.02, steps: int = 1000) -> "DiscreteVP":
@@ -102,8 +104,14 @@ class DiscreteVP:
 
     @property
     def log_sigmas(self) -> Tensor:
-        ac = self.alphas_cumprod
-        return 0.5 * torch.log((1 - ac) / ac)
+        """``log sigma`` at each table index, ``[T]`` float64 (computed once)."""
+        return self._table(self.alphas_cumprod.device)
+
+    def _table(self, device: torch.device) -> Tensor:
+        """The ``log sigma`` table on ``device``, copied there once (model calls need it every step)."""
+        if device not in self._log_sigmas:
+            self._log_sigmas[device] = self._log_sigmas[self.alphas_cumprod.device].to(device)
+        return self._log_sigmas[device]
 
     @property
     def t_max(self) -> float:
@@ -111,7 +119,7 @@ class DiscreteVP:
 
     def sigma_to_t(self, sigma: Tensor) -> Tensor:
         sigma = _as_f64(sigma)
-        ls = self.log_sigmas.to(sigma.device)  # the table lives on the CPU; the input may not
+        ls = self._table(sigma.device)
         log_s = torch.log(sigma).clamp(float(ls[0]), float(ls[-1]))
         low = torch.searchsorted(ls, log_s.detach(), right=True).sub(1).clamp(0, ls.numel() - 2)
         w = (log_s - ls[low]) / (ls[low + 1] - ls[low])
@@ -119,7 +127,7 @@ class DiscreteVP:
 
     def t_to_sigma(self, t: Tensor) -> Tensor:
         t = _as_f64(t).clamp(0, self.t_max)
-        ls = self.log_sigmas.to(t.device)
+        ls = self._table(t.device)
         low = t.detach().floor().long().clamp(0, ls.numel() - 2)
         w = t - low.to(torch.float64)
         return torch.exp((1 - w) * ls[low] + w * ls[low + 1])

@@ -65,9 +65,8 @@ def _phases(method: str, iters: int, rounds: int) -> list[_Phase]:
     alternates coefficient and grid (+ decoupled levels) phases with halving budgets; the best
     validation state carries over, so on validation it is never worse than ``joint``.
 
-    Starting from a joint phase rather than a grid-only (LD3) phase was measured on held-out
-    seeds of ``digits`` (``benchmarks/learn_table.py``'s setting): RMSE 0.0772 against 0.0814
-    at NFE 5 and 0.0628 against 0.0733 at NFE 6; on the 2-D mixture it was mixed."""
+    The joint start replaced a grid-only (LD3) start: on ``digits`` it does better at NFE 4-6
+    and worse at NFE 8 (``benchmarks/learn_table.py``; the README compares both tables)."""
     if method == "s4s":
         return [_Phase("coef", ("coef",), iters)]
     if method == "ld3":
@@ -192,8 +191,7 @@ def learn(
     Args:
         method: ``"s4s"`` (coefficients on a fixed grid), ``"s4s_alt"`` (a joint phase, then
             alternating grid + decoupled levels and coefficients), ``"ld3"`` (grid + decoupled
-            levels only) or
-            ``"joint"`` (everything at once).
+            levels only) or ``"joint"`` (everything at once).
         num_samples: teacher pairs (seeds ``0 .. num_samples-1``), split into train/validation.
         seed: fixes the split, the minibatch order and so the result.
         shape: one sample's shape (zoo models know theirs).
