@@ -36,7 +36,12 @@ def test_api_as_written(tmp_path, learned):
 def test_learned_is_never_worse_than_its_start_on_validation(learned):
     m = learned.meta["metrics"]
     assert m["val_best"] <= m["val_start"]
-    assert m["val_start"] == min(m["candidates"].values())
+    leaders = sorted(m["candidates"], key=m["candidates"].get)[:4]  # the best four on validation ...
+    assert sorted(m["candidates_all_pairs"]) == sorted(leaders)
+    overall = m["candidates_all_pairs"]  # ... are ranked on all pairs
+    start = min(overall, key=overall.get)
+    assert start == f'{learned.meta["base"]}/{learned.meta["schedule"]}'
+    assert m["val_start"] == m["candidates"][start]
 
 
 def test_learning_beats_the_start_on_held_out_seeds(learned):

@@ -156,6 +156,19 @@ def _start_scores(model: Denoiser, nfe: int, on_val: "_Batches", base: str | Non
     return scores
 
 
+def _rescore(model: Denoiser, nfe: int, scores: dict[str, float], on_train: "_Batches", n_val: int,
+             leaders: int = 4) -> dict[str, float]:
+    """Mean distance over all pairs (validation and training) of the ``leaders`` best candidates
+    on validation."""
+    top = sorted(scores, key=lambda k: scores[k])[:leaders]
+    n_train = len(on_train.data)
+    out = {}
+    for key in top:
+        b, s = key.split("/")
+        out[key] = (scores[key] * n_val + on_train.mean(make_solver(b, nfe, s, model)) * n_train) / (n_val + n_train)
+    return out
+
+
 def learn(
     model: Denoiser,
     nfe: int,
@@ -264,9 +277,14 @@ def learn(
         resume = load_checkpoint(checkpoint, fp)
         log.info("resuming from %s: phase %d, iteration %d", checkpoint, resume.phase, resume.iteration)
 
-    # starting point: the best hand-designed (solver, grid) on validation
+    # starting point: the best hand-designed (solver, grid); validation ranks every candidate,
+    # all pairs rank the leaders (nothing is fitted yet, so the training pairs are fair judges
+    # too, and rare large errors, e.g. mode switches, need more than the validation pairs)
     scores = resume.scores if resume is not None else _start_scores(model, nfe, on_val, base, schedule)
-    start_key = min(scores, key=lambda k: scores[k])
+    overall = resume.extra.get("overall") if resume is not None else None
+    if overall is None:
+        overall = _rescore(model, nfe, scores, on_train, len(val))
+    start_key = min(overall, key=lambda k: overall[k])
     base_name, sched_name = start_key.split("/")
     log.info("teacher %s (gap to 2x-finer %.2e) in %.1f s; start %s: val %.4g", spec.to_dict(), gap, teacher_time,
              start_key, scores[start_key])
@@ -277,7 +295,8 @@ def learn(
     shift = torch.zeros_like(train.noise, requires_grad=radius > 0) if radius > 0 else None
 
     best_val = scores[start_key]
-    best_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
+    start_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
+    best_state = start_state
     phases = _phases(method, iters, rounds)
     total = sum(p.iters for p in phases)
     first_phase, done = 0, 0
@@ -299,7 +318,8 @@ def learn(
         save_checkpoint(checkpoint, Checkpoint(
             fingerprint=fp, phase=phase_idx, iteration=it, done=done, best_val=best_val, scores=scores,
             params=params.state_dict(), best_state=best_state, generator=gen.get_state(),
-            shift=shift, optimizer=None if opt is None else opt.state_dict(), scheduler=sched_state))
+            shift=shift, optimizer=None if opt is None else opt.state_dict(), scheduler=sched_state,
+            extra={"overall": overall}))
 
     groups = params.groups()
     for phase_idx in range(first_phase, len(phases)):
@@ -355,11 +375,22 @@ def learn(
             if callback is not None:
                 callback(LearnEvent(phase.name, done, total, float(total_loss), val_now, best_val))
         params.load_state_dict(best_state)  # each phase continues from the best so far
+        log.info("%s (%d steps): best validation so far %.4g", phase.name, phase.iters, best_val)
         save(phase_idx + 1, 0, None, None)
 
     params.load_state_dict(best_state)
     with torch.no_grad():
         learned = params.solver()
+    # a last guard against a small validation set: the learned solver must also beat its start
+    # on the training pairs it was fitted to, or the start is returned
+    train_start, train_learned = on_train.mean(make_solver(base_name, nfe, sched_name, model)), on_train.mean(learned)
+    if best_val < scores[start_key] and train_learned >= train_start:
+        log.warning("%s: better on validation (%.4g < %.4g) but not on training pairs (%.4g >= %.4g); "
+                    "keeping the starting solver", method, best_val, scores[start_key], train_learned, train_start)
+        params.load_state_dict(start_state)
+        best_val = scores[start_key]
+        with torch.no_grad():
+            learned = params.solver()
     learned = learned.with_(
         sigmas=learned.sigmas.detach(), model_sigmas=learned.model_sigmas.detach(), a=learned.a.detach(),
         b=learned.b.detach(), name=method,
@@ -370,7 +401,7 @@ def learn(
             "teacher": spec.to_dict(), "num_samples": len(teacher_data), "seed": seed, "radius": radius,
             "distance": _distance_name(distance),
             "metrics": {"val_start": scores[start_key], "val_best": best_val, "teacher_gap_rmse": gap,
-                        "candidates": scores},
+                        "candidates": scores, "candidates_all_pairs": overall},
             "seconds": round(time.perf_counter() - started, 2),
         },
     )
