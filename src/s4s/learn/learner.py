@@ -69,9 +69,9 @@ def _phases(method: str, iters: int, rounds: int, probes: int = 3) -> list[_Phas
     state carries over between phases, so on validation S4S-Alt is never worse than its start.
 
     Why probes: which basin the grid lands in is decided by the first large Adam steps and
-    varies with the minibatch order (``digits`` NFE 8 with seeds 0 and 1: held-out RMSE 0.057
-    and 0.045). Three probes cost ``3/8`` of the joint budget; ``benchmarks/learn_table.py``
-    measures the result (README)."""
+    varies with the minibatch order. Three probes cost ``3/8`` of the joint budget;
+    ``benchmarks/learn_table.py`` measured ``digits`` at NFE 8 going from 0.0567 (one joint
+    phase, 64ec202) to 0.0464 held-out RMSE (README)."""
     if method == "s4s":
         return [_Phase("coef", ("coef",), iters)]
     if method == "ld3":
@@ -163,17 +163,11 @@ def _start_scores(model: Denoiser, nfe: int, on_val: "_Batches", base: str | Non
     return scores
 
 
-def _rescore(model: Denoiser, nfe: int, scores: dict[str, float], on_train: "_Batches", n_val: int,
-             leaders: int = 4) -> dict[str, float]:
-    """Mean distance over all pairs (validation and training) of the ``leaders`` best candidates
-    on validation."""
+def _train_scores(model: Denoiser, nfe: int, scores: dict[str, float], on_train: "_Batches",
+                  leaders: int = 4) -> dict[str, float]:
+    """Mean distance on the training pairs of the ``leaders`` best candidates on validation."""
     top = sorted(scores, key=lambda k: scores[k])[:leaders]
-    n_train = len(on_train.data)
-    out = {}
-    for key in top:
-        b, s = key.split("/")
-        out[key] = (scores[key] * n_val + on_train.mean(make_solver(b, nfe, s, model)) * n_train) / (n_val + n_train)
-    return out
+    return {k: on_train.mean(make_solver(k.split("/")[0], nfe, k.split("/")[1], model)) for k in top}
 
 
 def learn(
@@ -289,9 +283,11 @@ def learn(
     # all pairs rank the leaders (nothing is fitted yet, so the training pairs are fair judges
     # too, and rare large errors, e.g. mode switches, need more than the validation pairs)
     scores = resume.scores if resume is not None else _start_scores(model, nfe, on_val, base, schedule)
-    overall = resume.extra.get("overall") if resume is not None else None
-    if overall is None:
-        overall = _rescore(model, nfe, scores, on_train, len(val))
+    on_train_start = resume.extra.get("train_scores") if resume is not None else None
+    if on_train_start is None:
+        on_train_start = _train_scores(model, nfe, scores, on_train)
+    n_val, n_train = len(val), len(train)
+    overall = {k: (scores[k] * n_val + v * n_train) / (n_val + n_train) for k, v in on_train_start.items()}
     start_key = min(overall, key=lambda k: overall[k])
     base_name, sched_name = start_key.split("/")
     log.info("teacher %s (gap to 2x-finer %.2e) in %.1f s; start %s: val %.4g", spec.to_dict(), gap, teacher_time,
@@ -327,7 +323,7 @@ def learn(
             fingerprint=fp, phase=phase_idx, iteration=it, done=done, best_val=best_val, scores=scores,
             params=params.state_dict(), best_state=best_state, generator=gen.get_state(),
             shift=shift, optimizer=None if opt is None else opt.state_dict(), scheduler=sched_state,
-            extra={"overall": overall}))
+            extra={"train_scores": on_train_start}))
 
     groups = params.groups()
     for phase_idx in range(first_phase, len(phases)):
@@ -393,7 +389,7 @@ def learn(
         learned = params.solver()
     # a last guard against a small validation set: the learned solver must also beat its start
     # on the training pairs it was fitted to, or the start is returned
-    train_start, train_learned = on_train.mean(make_solver(base_name, nfe, sched_name, model)), on_train.mean(learned)
+    train_start, train_learned = on_train_start[start_key], on_train.mean(learned)
     if best_val < scores[start_key] and train_learned >= train_start:
         log.warning("%s: better on validation (%.4g < %.4g) but not on training pairs (%.4g >= %.4g); "
                     "keeping the starting solver", method, best_val, scores[start_key], train_learned, train_start)

@@ -8,7 +8,8 @@
 * Coefficients: corrections to the base solver's weights on the last ``band`` denoised
   values of each row (by default all of them: the full history), in units of the row's
   total denoised weight (``1 - s'/s`` for an exponential integrator), i.e. S4S's
-  ``x' = r x + (1 - r) sum_j c_j D_{n-j}`` with ``c = c_base + dc``. The base weights are re-derived by the builder whenever the grid moves.
+  ``x' = r x + (1 - r) sum_j c_j D_{n-j}`` with ``c = c_base + dc``. The base weights are
+  re-derived by the builder whenever the grid moves.
 """
 
 from __future__ import annotations
