@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 import s4s
 from s4s.cli import main
@@ -65,12 +66,31 @@ def test_module_factory_models(tmp_path, capsys, monkeypatch):
     (["learn", "--model", "gmm", "--nfe", "3"], 2, "required"),
     (["teacher", "--model", "gmm"], 2, "--cache"),
     (["sample", "--model", "gmm", "--solver", "heun", "--nfe", "3", "--out", "x.safetensors"], 1, "multiple of 2"),
+    (["sample", "--model", "gmm", "--solver", "ddim", "--nfe", "2", "--device", "gpu0", "--out", "x.png"], 2,
+     "--device must name a torch device"),
+    (["eval", "--model", "gmm", "--solver", "ddim", "--nfe", "2", "--device", "cuda:99"], 2, "--device cuda:99"),
 ])
 def test_usage_and_failure_exit_codes(tmp_path, monkeypatch, capsys, argv, code, message):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == code
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_device_cuda_without_a_gpu_is_refused(capsys):
+    assert main(["sample", "--model", "digits", "--solver", "ddim", "--nfe", "2", "--device", "cuda", "--out", "x.png"]) == 2
+    assert "CUDA is not available on this machine" in capsys.readouterr().err
+
+
+def test_explicit_cpu_device_gives_the_default_samples(tmp_path):
+    args = ["sample", "--model", "digits", "--solver", "dpmpp_2m", "--nfe", "3", "--seeds", "0-3"]
+    assert main([*args, "--out", str(tmp_path / "a.safetensors")]) == 0
+    assert main([*args, "--device", "cpu", "--out", str(tmp_path / "b.safetensors")]) == 0
+    from safetensors.torch import load_file
+
+    assert torch.equal(load_file(str(tmp_path / "a.safetensors"))["samples"],
+                       load_file(str(tmp_path / "b.safetensors"))["samples"])
 
 
 def test_help_for_every_subcommand(capsys):

@@ -107,3 +107,20 @@ def test_diffusers_scheduler_on_cuda():
     # (a wrong time mapping or step would be off by tenths)
     diff = (images.cpu() - (direct.float().cpu() / 2 + 0.5).clamp(0, 1)).abs()
     assert diff.max() < 2e-2 and diff.mean() < 2e-3
+
+
+def test_cli_learns_and_samples_on_cuda(tmp_path):
+    from safetensors.torch import load_file
+
+    from s4s.cli import main
+
+    solver = tmp_path / "digits.json"
+    assert main(["learn", "--model", "digits", "--device", "cuda", "--teacher", "unipc:20", "--nfe", "3",
+                 "--num-samples", "16", "--iters", "4", "--out", str(solver)]) == 0
+    x = {}
+    for device in ("cpu", "cuda"):
+        out = tmp_path / f"{device}.safetensors"
+        assert main(["sample", "--model", "digits", "--solver", str(solver), "--seeds", "0-7", "--device", device,
+                     "--out", str(out)]) == 0
+        x[device] = load_file(str(out))["samples"]
+    assert metrics.rmse(x["cuda"], x["cpu"]) < 5e-3

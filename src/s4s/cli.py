@@ -28,14 +28,36 @@ class UsageError(Exception):
 # ----------------------------------------------------------------------------- shared pieces
 
 
-def _resolve_model(spec: str, guidance: float | None = None) -> Any:
+def _device(text: str) -> torch.device:
+    """``--device``: ``cpu``, ``cuda``, ``cuda:1``, ``mps`` ...; refused when this machine lacks it."""
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise UsageError(f"--device must name a torch device such as cpu, cuda or cuda:1, got {text!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {text}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(f"--device {text}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"--device {text}: MPS is not available on this machine")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"--device {text}: s4s runs on cpu, cuda or mps")
+    return device
+
+
+def _resolve_model(spec: str, guidance: float | None = None, device: torch.device | None = None) -> Any:
+    """The model named by ``--model``, its weights on ``device`` (analytic zoo models compute on
+    their input's device; a ``module:factory`` model stays where its factory put it)."""
     from . import zoo
     from .frame import Denoiser
 
+    device = device or torch.device("cpu")
+    neural = {"device": device} if spec.startswith("digits") else {}
     if spec.startswith("diffusers:"):
         from .integrations.diffusers import from_diffusers, load_pipeline
 
-        model = from_diffusers(load_pipeline(spec[len("diffusers:"):]))
+        model = from_diffusers(load_pipeline(spec[len("diffusers:"):]).to(device))
     elif ":" in spec:
         module, _, attr = spec.partition(":")
         try:
@@ -49,8 +71,8 @@ def _resolve_model(spec: str, guidance: float | None = None) -> Any:
         if guidance is not None:
             if spec != "digits":
                 raise UsageError("--guidance applies to the class-conditional 'digits' model")
-            return zoo.load(spec, guidance=guidance)
-        model = zoo.load(spec)
+            return zoo.load(spec, guidance=guidance, **neural)
+        model = zoo.load(spec, **neural)
     else:
         raise UsageError(f"unknown model {spec!r}: give a zoo name ({', '.join(zoo.names())}), "
                          "diffusers:PATH or module:factory")
@@ -148,7 +170,7 @@ def _generate(model: Any, args: argparse.Namespace, seeds: list[int], label: str
     bar = _progress(len(seeds), label)
     try:
         return generate_teacher(model, seeds, _shape(model, args.shape), _teacher_spec(args), cond=_cond(args, seeds),
-                                cache_dir=args.cache, progress=lambda done, total: bar(done))
+                                device=args.device, cache_dir=args.cache, progress=lambda done, total: bar(done))
     finally:
         bar(None)
 
@@ -157,8 +179,8 @@ def _evaluate(model: Any, solver: Any, data: Any, digits: bool) -> dict[str, flo
     from . import metrics
 
     with torch.no_grad():
-        x = solver.sample(model, data.noise, data.cond)
-    out = {"rmse": metrics.rmse(x, data.samples)}
+        x = solver.sample(model, data.noise, data.cond).cpu()
+    out = {"rmse": metrics.rmse(x, data.samples.cpu())}
     if digits:
         out["fd_digits"] = metrics.fd_digits(x)
     return out
@@ -171,14 +193,14 @@ def cmd_learn(args: argparse.Namespace) -> None:
     from . import learn
 
     out = _check_out(args.out, args.force)
-    model = _resolve_model(args.model, args.guidance)
+    model = _resolve_model(args.model, args.guidance, args.device)
     seeds = list(range(args.num_samples))
     data = _generate(model, args, seeds, "teacher")
     bar = _progress(args.iters, f"learn {args.method}")
     try:
         solver = learn(model, args.nfe, method=args.method, seed=args.seed, teacher_data=data, teacher=_teacher_spec(args),
                        iters=args.iters, radius=args.radius, distance=args.distance, checkpoint=args.checkpoint,
-                       checkpointing=args.checkpointing,
+                       checkpointing=args.checkpointing, device=args.device,
                        callback=lambda e: bar(e.iteration, f"best val {e.best:.4g}"))
     finally:
         bar(None)
@@ -196,12 +218,13 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from .noise import seeded_noise
 
     out = _check_out(args.out, args.force)
-    model = _resolve_model(args.model, args.guidance)
+    model = _resolve_model(args.model, args.guidance, args.device)
     seeds = _seeds(args.seeds)
-    noise = seeded_noise(seeds, _shape(model, args.shape))
+    noise = seeded_noise(seeds, _shape(model, args.shape), device=args.device)
     solver = _solver(args, model)
+    cond = _cond(args, seeds)
     with torch.no_grad():
-        x = solver.sample(model, noise, _cond(args, seeds))
+        x = solver.sample(model, noise, None if cond is None else cond.to(args.device)).cpu()
     if out.suffix == ".png":
         from .viz import save_grid
 
@@ -219,7 +242,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    model = _resolve_model(args.model, args.guidance)
+    model = _resolve_model(args.model, args.guidance, args.device)
     solver = _solver(args, model)
     data = _generate(model, args, _seeds(args.seeds), "teacher")
     res = _evaluate(model, solver, data, args.model.startswith("digits"))
@@ -231,7 +254,7 @@ def cmd_teacher(args: argparse.Namespace) -> None:
         raise UsageError("s4s teacher writes a cache: pass --cache DIR")
     from .teacher import teacher_gap
 
-    model = _resolve_model(args.model, args.guidance)
+    model = _resolve_model(args.model, args.guidance, args.device)
     data = _generate(model, args, _seeds(args.seeds), "teacher")
     gap = teacher_gap(model, data, _teacher_spec(args))
     from . import distributed
@@ -244,7 +267,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from . import learn, make_solver
     from .learn import CANDIDATE_SOLVERS
 
-    model = _resolve_model(args.model, args.guidance)
+    model = _resolve_model(args.model, args.guidance, args.device)
     train = _generate(model, args, list(range(args.num_samples)), "teacher (learning)")
     held = _generate(model, args, _seeds(args.seeds), "teacher (held out)")
     digits = args.model.startswith("digits")
@@ -257,7 +280,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
         best = min(hand, key=lambda k: hand[k]["rmse"])
         row: dict[str, Any] = {"nfe": nfe, "best hand-designed": best, "hand": hand[best]}
         for method in args.methods:
-            solver = learn(model, nfe, method=method, seed=args.seed, teacher_data=train, iters=args.iters)
+            solver = learn(model, nfe, method=method, seed=args.seed, teacher_data=train, iters=args.iters,
+                           device=args.device)
             row[method] = _evaluate(model, solver, held, digits)
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -302,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (digits)")
         p.add_argument("--labels", type=int, default=None, help="class for every sample (default: seed %% 10)")
         p.add_argument("--shape", help="one sample's shape, e.g. 1,8,8 (zoo models know theirs)")
+        p.add_argument("--device", default="cpu",
+                       help="where the model, teacher and learning run: cpu, cuda, cuda:1, mps (default cpu; "
+                            "with --distributed, cuda means each rank's own GPU)")
         if teacher:
             p.add_argument("--teacher", default="unipc:200", help="SOLVER:NFE or dopri5 (default unipc:200)")
             p.add_argument("--teacher-schedule", default="karras")
@@ -386,12 +413,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
+        if hasattr(args, "device"):
+            args.device = _device(args.device)
         if getattr(args, "distributed", False):
             from . import distributed
 
             if "WORLD_SIZE" not in os.environ:
                 raise UsageError("--distributed runs under torchrun: torchrun --nproc_per_node=N -m s4s.cli ...")
-            distributed.init("cpu")
+            args.device = distributed.init(args.device)  # cuda: this rank's GPU, NCCL; cpu: gloo
         args.func(args)
     except UsageError as e:
         print(f"s4s: error: {e}", file=sys.stderr)
