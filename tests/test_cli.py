@@ -69,6 +69,7 @@ def test_module_factory_models(tmp_path, capsys, monkeypatch):
     (["sample", "--model", "gmm", "--solver", "ddim", "--nfe", "2", "--device", "gpu0", "--out", "x.png"], 2,
      "--device must name a torch device"),
     (["eval", "--model", "gmm", "--solver", "ddim", "--nfe", "2", "--device", "cuda:99"], 2, "--device cuda:99"),
+    (["learn", "--model", "gmm", "--nfe", "3", "--plan", "grid:0", "--out", "x.json"], 1, "bad plan item 'grid:0'"),
 ])
 def test_usage_and_failure_exit_codes(tmp_path, monkeypatch, capsys, argv, code, message):
     monkeypatch.chdir(tmp_path)

@@ -164,6 +164,25 @@ def test_s4s_alt_is_never_worse_than_ld3_on_validation():
     assert alt.meta["metrics"]["val_best"] <= ld3.meta["metrics"]["val_best"]
 
 
+def test_a_plan_opening_with_ld3s_phase_retraces_ld3_and_ends_no_worse():
+    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64)
+    ld3_events, plan_events = [], []
+    ld3 = s4s.learn(GMM, method="ld3", callback=ld3_events.append, **kw)
+    alt = s4s.learn(GMM, method="s4s_alt", plan="grid:16, joint:8@start, coef:8", callback=plan_events.append, **kw)
+    figures = lambda events: [(e.loss, e.val, e.best) for e in events]  # noqa: E731
+    assert len(plan_events) == 32 and plan_events[-1].total == 32
+    assert figures(plan_events[:16]) == figures(ld3_events)  # the same minibatches, the same steps
+    assert [e.phase for e in plan_events[15:17]] == ["grid1", "joint1"]
+    assert alt.meta["metrics"]["val_best"] <= ld3.meta["metrics"]["val_best"]
+    assert alt.meta["plan"] == "grid:16,joint:8@start,coef:8" and ld3.meta["plan"] == "grid:16"
+
+
+@pytest.mark.parametrize("plan", ["", "grid", "grid:0", "wiggle:5", "coef:5@end", "joint:2.5"])
+def test_bad_plans_are_refused(plan):
+    with pytest.raises(ValueError, match="plan"):
+        s4s.learn(GMM, nfe=3, num_samples=8, plan=plan, teacher=TEACHER)
+
+
 def test_a_gain_on_validation_alone_keeps_the_start(caplog):
     # On the mixture at NFE 4, `s4s` improves its 102 validation pairs by 17% while getting
     # worse on its 410 training pairs (and on 10,000 held-out seeds): the start is returned.

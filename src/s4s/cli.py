@@ -134,18 +134,21 @@ def _check_out(path: str, force: bool) -> Path:
     return p
 
 
-def _progress(total: int, label: str) -> Callable[[int | None, str], None]:
-    """A one-line progress bar on stderr when it is a terminal."""
+def _progress(total: int, label: str) -> Callable[..., None]:
+    """A one-line progress bar on stderr when it is a terminal; ``update(done, note, total)``
+    may correct the total (a learning run knows its length once its phases are planned)."""
     tty = sys.stderr.isatty()
 
-    def update(done: int | None, note: str = "") -> None:
+    def update(done: int | None, note: str = "", total_now: int | None = None) -> None:
+        nonlocal total
+        total = total_now or total
         if not tty:
             return
         if done is None:
             sys.stderr.write("\n")
         else:
             width = 30
-            fill = int(width * done / max(total, 1))
+            fill = min(width, int(width * done / max(total, 1)))
             sys.stderr.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} {note}   ")
         sys.stderr.flush()
 
@@ -191,17 +194,20 @@ def _evaluate(model: Any, solver: Any, data: Any, digits: bool) -> dict[str, flo
 
 def cmd_learn(args: argparse.Namespace) -> None:
     from . import learn
+    from .learn import parse_plan
 
     out = _check_out(args.out, args.force)
+    if args.plan is not None:
+        parse_plan(args.plan)  # a bad plan is refused before the teacher is made
     model = _resolve_model(args.model, args.guidance, args.device)
     seeds = list(range(args.num_samples))
     data = _generate(model, args, seeds, "teacher")
     bar = _progress(args.iters, f"learn {args.method}")
     try:
         solver = learn(model, args.nfe, method=args.method, seed=args.seed, teacher_data=data, teacher=_teacher_spec(args),
-                       iters=args.iters, radius=args.radius, distance=args.distance, checkpoint=args.checkpoint,
-                       checkpointing=args.checkpointing, device=args.device,
-                       callback=lambda e: bar(e.iteration, f"best val {e.best:.4g}"))
+                       iters=args.iters, plan=args.plan, radius=args.radius, distance=args.distance,
+                       checkpoint=args.checkpoint, checkpointing=args.checkpointing, device=args.device,
+                       callback=lambda e: bar(e.iteration, f"best val {e.best:.4g}", e.total))
     finally:
         bar(None)
     from . import distributed
@@ -347,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="s4s_alt", choices=["s4s", "s4s_alt", "ld3", "joint"])
     p.add_argument("--num-samples", type=int, default=512)
     p.add_argument("--iters", type=int, default=800)
+    p.add_argument("--plan", help="optimisation phases replacing the method's, e.g. 'grid:800,joint:400,coef:400'")
     p.add_argument("--radius", type=float, default=0.0, help="relaxed objective radius (0 = plain)")
     p.add_argument("--distance", default="l2", choices=["l2", "l1", "pseudo_huber"])
     p.add_argument("--seed", type=int, default=0)

@@ -32,7 +32,7 @@ from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoin
 from .objectives import Distance, get_distance
 from .params import SolverParams
 
-__all__ = ["learn", "LearnEvent", "METHODS", "CANDIDATE_SOLVERS", "CANDIDATE_SCHEDULES"]
+__all__ = ["learn", "LearnEvent", "METHODS", "CANDIDATE_SOLVERS", "CANDIDATE_SCHEDULES", "parse_plan", "plan_string"]
 
 log = logging.getLogger("s4s.learn")
 
@@ -59,6 +59,37 @@ class _Phase:
     groups: tuple[str, ...]
     iters: int
     from_start: bool = False  # begin at the starting solver, not at the best state so far
+
+
+_PARTS = {"grid": ("grid",), "coef": ("coef",), "joint": ("grid", "coef")}
+
+
+def plan_string(phases: Sequence[_Phase]) -> str:
+    """The plan notation of ``phases``: ``"joint:100@start,joint:500,coef:400"``."""
+    part = {v: k for k, v in _PARTS.items()}
+    return ",".join(f"{part[p.groups]}:{p.iters}{'@start' if p.from_start else ''}" for p in phases)
+
+
+def parse_plan(plan: str) -> list[_Phase]:
+    """Phases from a plan such as ``"grid:800,joint:400@start,coef:400"``.
+
+    Each item is ``part:steps`` with ``part`` one of ``grid`` (grid + decoupled model-input
+    levels), ``coef`` (coefficients) or ``joint`` (both); ``@start`` begins that phase at the
+    starting solver instead of at the best state so far. Every phase keeps only what improves
+    the best validation distance, as the built-in plans do."""
+    if not isinstance(plan, str) or not plan.strip():
+        raise ValueError(f"plan must be a non-empty string such as 'grid:800,coef:400', got {plan!r}")
+    phases, counts = [], dict.fromkeys(_PARTS, 0)
+    for item in plan.split(","):
+        body, _, flag = item.strip().partition("@")
+        part, _, steps = body.partition(":")
+        part = part.strip()
+        if part not in _PARTS or not steps.strip().isdigit() or int(steps) < 1 or flag not in ("", "start"):
+            raise ValueError(f"bad plan item {item.strip()!r} in {plan!r}: expected part:steps[@start] with part one "
+                             f"of {sorted(_PARTS)} and steps a positive int")
+        counts[part] += 1
+        phases.append(_Phase(f"{part}{counts[part]}", _PARTS[part], int(steps), from_start=flag == "start"))
+    return phases
 
 
 def _phases(method: str, iters: int, rounds: int, probes: int = 3) -> list[_Phase]:
@@ -188,6 +219,7 @@ def learn(
     radius: float = 0.0,
     iters: int = 800,
     rounds: int = 2,
+    plan: str | None = None,
     batch_size: int = 64,
     band: int | None = None,
     lr: float = 0.05,
@@ -222,6 +254,9 @@ def learn(
             ``iters`` on joint phases (three probes of ``iters/8`` from the start, the best
             continued), then ``rounds`` coefficient phases (``iters/2``, ``iters/4``, ...) with
             grid phases between them: about ``2 * iters`` in all.
+        plan: the optimisation phases, replacing the method's own, e.g.
+            ``"grid:800,joint:400,coef:400"`` (see :func:`parse_plan`); ``solver.meta["plan"]``
+            records the phases a run used.
         band: history depth K of the learned coefficients (default: every earlier evaluation).
         checkpointing: recompute each model call in the backward pass instead of storing its
             activations (memory flat in ``nfe``, about one extra forward pass of time).
@@ -246,6 +281,7 @@ def learn(
     if distributed.world_size() > batch_size:
         raise ValueError(f"batch_size={batch_size} is smaller than the {distributed.world_size()} ranks")
     dist = get_distance(distance)
+    phases = parse_plan(plan) if plan is not None else _phases(method, iters, rounds)
     started = time.perf_counter()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -271,8 +307,9 @@ def learn(
 
     settings = {"method": method, "nfe": nfe, "seed": seed, "base": base, "schedule": schedule, "iters": iters,
                 "rounds": rounds, "batch_size": batch_size, "band": band, "lr": lr, "val_fraction": val_fraction,
-                "val_every": val_every, "radius": radius, "distance": _distance_name(distance), "dtype": str(dtype),
-                "decode": decode is not None, "seeds": teacher_data.seeds}
+                "val_every": val_every, "plan": plan_string(phases), "radius": radius,
+                "distance": _distance_name(distance), "dtype": str(dtype), "decode": decode is not None,
+                "seeds": teacher_data.seeds}
     fp = fingerprint(settings, teacher_data.noise, teacher_data.samples)
     resume = None
     if checkpoint is not None and Path(checkpoint).exists():
@@ -301,7 +338,6 @@ def learn(
     best_val = scores[start_key]
     start_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
     best_state = start_state
-    phases = _phases(method, iters, rounds)
     total = sum(p.iters for p in phases)
     first_phase, done = 0, 0
     if resume is not None:
@@ -405,7 +441,7 @@ def learn(
             "model": {"name": model.name, "sigma_min": model.sigma_min, "sigma_max": model.sigma_max,
                       "time": model.time.name},
             "teacher": spec.to_dict(), "num_samples": len(teacher_data), "seed": seed, "radius": radius,
-            "distance": _distance_name(distance),
+            "distance": _distance_name(distance), "plan": plan_string(phases),
             "metrics": {"val_start": scores[start_key], "val_best": best_val, "teacher_gap_rmse": gap,
                         "candidates": scores, "candidates_all_pairs": overall},
             "seconds": round(time.perf_counter() - started, 2),
