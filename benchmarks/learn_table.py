@@ -1,7 +1,7 @@
 """Learned against hand-designed solvers, per bundled model and NFE, on held-out seeds.
 
     python benchmarks/learn_table.py [--models gmm digits ...] [--nfe 3 4 5 6 8 10] [--out benchmarks/results]
-                                     [--plan grid:800,joint:400,coef:400]
+                                     [--plan grid:800,joint:400,coef:400] [--select all|val]
 
 For each model and NFE: the best hand-designed solver over {DDIM, iPNDM, DPM-Solver++(2M, 3M),
 UniPC, DEIS} x {Karras, log-SNR} (and, as a stronger reference, over the learner's 36 starting
@@ -10,7 +10,9 @@ candidates, which add time-uniform grids and grids ending at 0) and the learned 
 1,000 held-out seeds (10,000 for the Gaussian mixture), FD-digits for the digits models, and
 learning time (teacher generation is shared and reported once).
 `s4s` is also compared with the best hand-designed solver on its own (fixed) grid.
-`--plan` replaces `s4s_alt`'s optimisation phases (see `s4s.learn.parse_plan`), to compare plans.
+`--plan` replaces `s4s_alt`'s optimisation phases (see `s4s.learn.parse_plan`), to compare plans;
+`--select val` keeps each method's best state on validation pairs alone (the learner before
+the all-pairs score), to compare selections.
 Results go to stdout and, as markdown and JSON, to --out.
 """
 
@@ -56,6 +58,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--num-samples", type=int, default=512)
     parser.add_argument("--plan", help="s4s_alt's phases instead of its own, e.g. grid:800,joint:400,coef:400")
+    parser.add_argument("--select", default="all", choices=["all", "val"], help="learn(select=...) for every method")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -108,9 +111,11 @@ def main() -> None:
             for method in args.methods:
                 t = time.perf_counter()
                 solver = s4s.learn(model, nfe, method=method, seed=0, teacher_data=train, dtype=dtype,
-                                   device=args.device, plan=args.plan if method == "s4s_alt" else None)
+                                   device=args.device, plan=args.plan if method == "s4s_alt" else None,
+                                   select=args.select)
                 res = evaluate(solver)
                 res["plan"] = solver.meta["plan"]
+                res["select"] = args.select
                 res["seconds"] = time.perf_counter() - t
                 res["start"] = f"{solver.meta['base']}/{solver.meta['schedule']}"
                 if method == "s4s":  # the best hand-designed solver on s4s's own grid

@@ -58,7 +58,7 @@ def test_learn_on_cuda(digits, tmp_path):
     solver = s4s.learn(gpu, nfe=4, method="s4s_alt", num_samples=64, seed=0, iters=20, device="cuda",
                        teacher=s4s.TeacherSpec("unipc", 40, "karras"))
     m = solver.meta["metrics"]
-    assert m["val_best"] <= m["val_start"]
+    assert m["score_best"] <= m["score_start"]
     calls = []
     counting = s4s.Denoiser(lambda x, s: (calls.append(x.device.type), gpu(x, s))[1], gpu.sigma_min, gpu.sigma_max)
     noise = seeded_noise(range(1000, 1032), SHAPE, device="cuda")

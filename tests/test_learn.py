@@ -33,15 +33,15 @@ def test_api_as_written(tmp_path, learned):
     assert again.meta["method"] == "s4s_alt" and again.meta["nfe"] == 4
 
 
-def test_learned_is_never_worse_than_its_start_on_validation(learned):
+def test_learned_is_never_worse_than_its_start_on_the_selection_score(learned):
     m = learned.meta["metrics"]
-    assert m["val_best"] <= m["val_start"]
+    assert m["select"] == "all" and m["score_best"] <= m["score_start"]
     leaders = sorted(m["candidates"], key=m["candidates"].get)[:4]  # the best four on validation ...
     assert sorted(m["candidates_all_pairs"]) == sorted(leaders)
     overall = m["candidates_all_pairs"]  # ... are ranked on all pairs
     start = min(overall, key=overall.get)
     assert start == f'{learned.meta["base"]}/{learned.meta["schedule"]}'
-    assert m["val_start"] == m["candidates"][start]
+    assert m["val_start"] == m["candidates"][start] and m["score_start"] == overall[start]
 
 
 def test_learning_beats_the_start_on_held_out_seeds(learned):
@@ -159,9 +159,31 @@ def test_dopri5_teacher_agrees_with_a_fine_multistep_teacher():
 
 
 def test_s4s_alt_is_never_worse_than_ld3_on_validation():
-    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64)
+    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64, select="val")
     alt, ld3 = s4s.learn(GMM, method="s4s_alt", **kw), s4s.learn(GMM, method="ld3", **kw)
     assert alt.meta["metrics"]["val_best"] <= ld3.meta["metrics"]["val_best"]
+    assert alt.meta["metrics"]["score_best"] == alt.meta["metrics"]["val_best"]  # select="val": one score
+
+
+def test_checks_report_scores_and_the_solver_they_scored():
+    events = []
+    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, val_every=4, dtype=torch.float64)
+    learned = s4s.learn(GMM, method="ld3", callback=events.append, **kw)
+    checks = [e for e in events if e.score is not None]
+    assert [e.iteration for e in checks] == [4, 8, 12, 16]
+    assert all(e.solver is None and e.val is None for e in events if e.score is None)
+    assert all(not e.solver.b.requires_grad and e.solver.nfe == 3 for e in checks)
+    m = learned.meta["metrics"]
+    assert events[-1].best == min([m["score_start"]] + [e.score for e in checks])
+    assert m["score_best"] in (events[-1].best, m["score_start"])  # the start if the final guard keeps it
+    # the last check scored the solver of the last step; all-pairs scores mix validation and training
+    assert any(e.score != e.val for e in checks)
+
+
+@pytest.mark.parametrize("bad", [{"select": "train"}, {"val_every": 0}])
+def test_bad_selection_options_are_refused(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        s4s.learn(GMM, nfe=3, num_samples=8, teacher=TEACHER, **bad)
 
 
 def test_a_plan_opening_with_ld3s_phase_retraces_ld3_and_ends_no_worse():
@@ -173,7 +195,7 @@ def test_a_plan_opening_with_ld3s_phase_retraces_ld3_and_ends_no_worse():
     assert len(plan_events) == 32 and plan_events[-1].total == 32
     assert figures(plan_events[:16]) == figures(ld3_events)  # the same minibatches, the same steps
     assert [e.phase for e in plan_events[15:17]] == ["grid1", "joint1"]
-    assert alt.meta["metrics"]["val_best"] <= ld3.meta["metrics"]["val_best"]
+    assert alt.meta["metrics"]["score_best"] <= ld3.meta["metrics"]["score_best"]
     assert alt.meta["plan"] == "grid:16,joint:8@start,coef:8" and ld3.meta["plan"] == "grid:16"
 
 
@@ -183,14 +205,18 @@ def test_bad_plans_are_refused(plan):
         s4s.learn(GMM, nfe=3, num_samples=8, plan=plan, teacher=TEACHER)
 
 
-def test_a_gain_on_validation_alone_keeps_the_start(caplog):
-    # On the mixture at NFE 4, `s4s` improves its 102 validation pairs by 17% while getting
-    # worse on its 410 training pairs (and on 10,000 held-out seeds): the start is returned.
+@pytest.mark.parametrize("select", ["val", "all"])
+def test_a_gain_on_one_split_alone_keeps_the_start(caplog, select):
+    # On the mixture at NFE 4, `s4s` selecting on validation alone improves its 102 validation
+    # pairs by 17% while getting worse on its 410 training pairs; selecting on all pairs, it
+    # improves them (0.2544 -> 0.2404) by fitting the training pairs while getting worse on
+    # validation (0.4196 -> 0.4724). Both are worse on 10,000 held-out seeds (benchmarks/
+    # learn_table.py): the start is returned.
     with caplog.at_level("WARNING", logger="s4s.learn"):
-        s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=512, seed=0, dtype=torch.float64)
+        s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=512, seed=0, dtype=torch.float64, select=select)
     assert "keeping the starting solver" in caplog.text
     m = s.meta["metrics"]
-    assert m["val_best"] == m["val_start"]
+    assert m["val_best"] == m["val_start"] and m["score_best"] == m["score_start"]
     start = s4s.make_solver(s.meta["base"], 4, s.meta["schedule"], GMM)
     noise = seeded_noise(range(100), (2,), dtype=torch.float64)
     assert torch.allclose(s.sample(GMM, noise), start.sample(GMM, noise), atol=1e-10)

@@ -97,7 +97,7 @@ def test_non_finite_steps_roll_back_and_lower_the_step_size(caplog):
                            dtype=torch.float64, shape=(2,), base="dpmpp_2m", schedule="logsnr")
     assert any("non-finite" in r.getMessage() and "halving" in r.getMessage() for r in caplog.records)
     assert all(torch.isfinite(getattr(solver, k)).all() for k in ("sigmas", "model_sigmas", "a", "b"))
-    assert solver.meta["metrics"]["val_best"] <= solver.meta["metrics"]["val_start"]
+    assert solver.meta["metrics"]["score_best"] <= solver.meta["metrics"]["score_start"]
 
 
 def test_atomic_writes_leave_the_old_file_on_failure(tmp_path):

@@ -207,7 +207,7 @@ def cmd_learn(args: argparse.Namespace) -> None:
         solver = learn(model, args.nfe, method=args.method, seed=args.seed, teacher_data=data, teacher=_teacher_spec(args),
                        iters=args.iters, plan=args.plan, radius=args.radius, distance=args.distance,
                        checkpoint=args.checkpoint, checkpointing=args.checkpointing, device=args.device,
-                       callback=lambda e: bar(e.iteration, f"best val {e.best:.4g}", e.total))
+                       callback=lambda e: bar(e.iteration, f"best score {e.best:.4g}", e.total))
     finally:
         bar(None)
     from . import distributed
@@ -217,6 +217,7 @@ def cmd_learn(args: argparse.Namespace) -> None:
     solver.save(out)
     m = solver.meta["metrics"]
     print(f"{args.method} nfe={args.nfe} from {solver.meta['base']}/{solver.meta['schedule']}: "
+          f"score ({m['select']} pairs) {m['score_start']:.4g} -> {m['score_best']:.4g}, "
           f"validation {m['val_start']:.4g} -> {m['val_best']:.4g}; wrote {out}")
 
 

@@ -24,7 +24,7 @@ from .._atomic import atomic_path
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "fingerprint"]
 
 FORMAT = "s4s-learn-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: best_val became best_score (the selection score)
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Checkpoint:
     phase: int
     iteration: int
     done: int
-    best_val: float
+    best_score: float
     scores: dict[str, float]
     params: dict[str, Tensor]
     best_state: dict[str, Tensor]
@@ -83,7 +83,7 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> None:
         opt_tensors, opt_meta = _split_optimizer(ckpt.optimizer)
         tensors.update(opt_tensors)
     meta = {"format": FORMAT, "version": VERSION, "fingerprint": ckpt.fingerprint, "phase": ckpt.phase,
-            "iteration": ckpt.iteration, "done": ckpt.done, "best_val": ckpt.best_val, "scores": ckpt.scores,
+            "iteration": ckpt.iteration, "done": ckpt.done, "best_score": ckpt.best_score, "scores": ckpt.scores,
             "optimizer": opt_meta, "scheduler": ckpt.scheduler, "extra": ckpt.extra}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"s4s": json.dumps(meta)})
@@ -129,7 +129,7 @@ def load_checkpoint(path: str | os.PathLike[str], expected_fingerprint: str) -> 
             optimizer = {"state": state, "param_groups": meta["optimizer"]["param_groups"]}
         return Checkpoint(
             fingerprint=meta["fingerprint"], phase=int(meta["phase"]), iteration=int(meta["iteration"]),
-            done=int(meta["done"]), best_val=float(meta["best_val"]), scores=dict(meta["scores"]),
+            done=int(meta["done"]), best_score=float(meta["best_score"]), scores=dict(meta["scores"]),
             params={k[7:]: v for k, v in tensors.items() if k.startswith("params.")},
             best_state={k[5:]: v for k, v in tensors.items() if k.startswith("best.")},
             generator=tensors["generator"], shift=tensors.get("shift"), optimizer=optimizer,
