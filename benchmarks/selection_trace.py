@@ -21,7 +21,7 @@ import torch
 
 import s4s
 from s4s._atomic import write_text_atomic
-from s4s.learn import METHODS
+from s4s.learn import METHODS, split_pairs
 from s4s.teacher import TeacherData, TeacherSpec, generate_teacher
 
 from learn_table import HELD_OUT, MODELS, labels
@@ -78,10 +78,7 @@ def main() -> None:
     learned = s4s.learn(model, args.nfe, method=args.method, seed=0, teacher_data=data, dtype=dtype,
                         select=args.select, val_every=args.every, val_fraction=args.val_fraction,
                         callback=lambda e: checks.append(e) if e.solver is not None else None)
-    # the learner's split: the same generator, seed and sizes as s4s.learn's
-    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))
-    n_val = max(2, int(round(args.val_fraction * len(data))))
-    train, val = data.subset(perm[n_val:].sort().values), data.subset(perm[:n_val].sort().values)
+    train, val = split_pairs(data, args.val_fraction, torch.Generator().manual_seed(0))  # the learner's split
     if abs(mse(model, learned, val) - learned.meta["metrics"]["val_best"]) > 1e-4 * learned.meta["metrics"]["val_best"]:
         raise RuntimeError("the reconstructed validation split differs from the learner's")
     rows = []

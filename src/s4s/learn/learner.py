@@ -41,7 +41,7 @@ from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoin
 from .objectives import Distance, get_distance
 from .params import SolverParams
 
-__all__ = ["learn", "LearnEvent", "METHODS", "CANDIDATE_SOLVERS", "CANDIDATE_SCHEDULES", "parse_plan", "plan_string"]
+__all__ = ["learn", "LearnEvent", "METHODS", "CANDIDATE_SOLVERS", "CANDIDATE_SCHEDULES", "parse_plan", "plan_string", "split_pairs"]
 
 log = logging.getLogger("s4s.learn")
 
@@ -186,6 +186,15 @@ def _sum_gradients(params: list[Tensor]) -> None:
         distributed.all_reduce_sum(p.grad)
 
 
+def split_pairs(data: TeacherData, val_fraction: float, generator: torch.Generator) -> tuple[TeacherData, TeacherData]:
+    """(training, validation) pairs: a random ``val_fraction`` (at least 2) of ``data`` validates.
+
+    ``learn`` draws it first from ``torch.Generator().manual_seed(seed)``."""
+    perm = torch.randperm(len(data), generator=generator)
+    n_val = max(2, int(round(val_fraction * len(data))))
+    return data.subset(perm[n_val:].sort().values), data.subset(perm[:n_val].sort().values)
+
+
 def _detached(solver: Solver) -> Solver:
     """``solver`` with its tensors cut from the autograd graph."""
     return solver.with_(sigmas=solver.sigmas.detach(), model_sigmas=solver.model_sigmas.detach(),
@@ -283,7 +292,7 @@ def learn(
             solver's ``meta["metrics"]`` reports both scores and the validation distance.
         checkpointing: recompute each model call in the backward pass instead of storing its
             activations (memory flat in ``nfe``, about one extra forward pass of time).
-        checkpoint: a file where the run's state is saved (atomically) at every validation
+        checkpoint: a file where the run's state is saved (atomically) at every score
             check and phase end; if it exists, the run resumes from it and ends with the same
             solver as an uninterrupted run. A checkpoint of a different run is refused.
     Returns:
@@ -324,10 +333,7 @@ def learn(
     teacher_time = time.perf_counter() - started
     gap = teacher_gap(model, teacher_data, spec)
 
-    perm = torch.randperm(len(teacher_data), generator=gen)
-    n_val = max(2, int(round(val_fraction * len(teacher_data))))
-    train = teacher_data.subset(perm[n_val:].sort().values)
-    val = teacher_data.subset(perm[:n_val].sort().values)
+    train, val = split_pairs(teacher_data, val_fraction, gen)
     chunk = max(batch_size, 256)
     on_train = _Batches(model, train, dist, decode, chunk, checkpointing)
     on_val = _Batches(model, val, dist, decode, chunk)
