@@ -9,7 +9,10 @@ candidates, which add time-uniform grids and grids ending at 0) and the learned 
 `s4s_alt`, `ld3`, `joint` solvers (512 teacher pairs, default options) — RMSE to the teacher on
 1,000 held-out seeds (10,000 for the Gaussian mixture), FD-digits for the digits models, and
 learning time (teacher generation is shared and reported once).
-`s4s` is also compared with the best hand-designed solver on its own (fixed) grid.
+`s4s` is also compared with the best hand-designed solver on its own (fixed) grid, and the
+table gives the share of the FD-digits gap between the best hand-designed solver and the
+teacher that `s4s_alt` closes. `benchmarks/merge_tables.py` joins runs split over processes
+or machines into one table.
 `--plan` replaces `s4s_alt`'s optimisation phases (see `s4s.learn.parse_plan`), to compare plans;
 `--select val` keeps each method's best state on validation pairs alone (the learner before
 the all-pairs score), to compare selections.
@@ -133,20 +136,27 @@ def main() -> None:
 
 def render(results: list[dict]) -> str:
     lines = ["| model | NFE | best hand-designed | RMSE | " + " | ".join(f"{m} RMSE" for m in METHODS)
-             + " | s4s_alt / hand | FD teacher | FD hand | FD s4s_alt | s4s_alt s | best of all 36 hand | s4s_alt / it |",
-             "|---|---|---|---|" + "---|" * len(METHODS) + "---|---|---|---|---|---|---|"]
+             + " | s4s_alt / hand | s4s / same-grid hand | FD teacher | FD hand | FD s4s_alt | FD gap closed"
+             " | s4s_alt s | best of all 36 hand | s4s_alt / it |",
+             "|---|---|---|---|" + "---|" * len(METHODS) + "---|---|---|---|---|---|---|---|---|"]
     for r in results:
         h = r["hand"]
         cells = [f"{r[m]['rmse']:.4f}" if m in r else "—" for m in METHODS]
         ratio = f"{r['s4s_alt']['rmse'] / h['rmse']:.2f}" if "s4s_alt" in r else "—"
         fd = lambda d: f"{d['fd']:.2f}" if d and "fd" in d else "—"  # noqa: E731
         fdt = f"{r['fd_teacher']:.2f}" if r.get("fd_teacher") is not None else "—"
+        same = r.get("s4s", {}).get("hand_same_grid")
+        s4s_same = f"{r['s4s']['rmse'] / same:.2f}" if same else "—"
+        alt = r.get("s4s_alt", {})
+        closed = (f"{(h['fd'] - alt['fd']) / (h['fd'] - r['fd_teacher']):.0%}"
+                  if "fd" in alt and "fd" in h and r.get("fd_teacher") is not None and h["fd"] > r["fd_teacher"] else "—")
         secs = f"{r['s4s_alt']['seconds']:.0f}" if "s4s_alt" in r else "—"
         ha = r.get("hand_all")
         all_cells = f"{ha['solver']} {ha['rmse']:.4f}" if ha else "—"
         ratio_all = f"{r['s4s_alt']['rmse'] / ha['rmse']:.2f}" if ha and "s4s_alt" in r else "—"
         lines.append(f"| {r['model']} | {r['nfe']} | {h['solver']} | {h['rmse']:.4f} | " + " | ".join(cells)
-                     + f" | {ratio} | {fdt} | {fd(h)} | {fd(r.get('s4s_alt'))} | {secs} | {all_cells} | {ratio_all} |")
+                     + f" | {ratio} | {s4s_same} | {fdt} | {fd(h)} | {fd(r.get('s4s_alt'))} | {closed} | {secs} | {all_cells}"
+                     f" | {ratio_all} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,69 @@
+"""Join ``learn_table.py`` results of several runs into one table, per model and NFE.
+
+    python benchmarks/merge_tables.py RESULT.json [RESULT.json ...] --out DIR
+
+Each input is a ``learn_table.json`` (or a copy of one). Rows of the same (model, NFE) are
+joined: the first file that has the row gives its hand-designed baselines and teacher figures,
+and every file adds the methods it learned; a method measured twice is refused. Use it for runs
+of one learner split over processes or machines (e.g. ``s4s_alt`` on a GPU and ``ld3``/``s4s``
+on the CPU); it logs how far the runs' hand-designed baselines differ, the measure of how
+comparable they are. Writes ``learn_table.md`` and ``learn_table.json`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from learn_table import METHODS, render  # noqa: E402
+
+from s4s._atomic import write_text_atomic  # noqa: E402
+
+log = logging.getLogger("merge_tables")
+
+
+def merge(tables: list[tuple[str, list[dict]]]) -> tuple[list[dict], float]:
+    """(joined rows, by model in first-seen order, then by NFE; the largest relative difference
+    of a row's hand-designed RMSE between runs). Each method cell gains ``source``: its file."""
+    rows: dict[tuple[str, int], dict] = {}
+    worst = 0.0
+    for source, table in tables:
+        for row in table:
+            key = (row["model"], row["nfe"])
+            if key not in rows:
+                rows[key] = {k: v for k, v in row.items() if k not in METHODS}
+            joined = rows[key]
+            ref, other = joined["hand"]["rmse"], row["hand"]["rmse"]
+            worst = max(worst, abs(other - ref) / ref)
+            for method in METHODS:
+                if method in row:
+                    if method in joined:
+                        raise ValueError(f"{key[0]} NFE {key[1]}: {method} is in two inputs "
+                                         f"({joined[method]['source']} and {source})")
+                    joined[method] = {**row[method], "source": source}
+    models = list(dict.fromkeys(model for model, _ in rows))  # first-seen order
+    return sorted(rows.values(), key=lambda r: (models.index(r["model"]), r["nfe"])), worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="+", type=Path, help="learn_table.json files")
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    rows, worst = merge([(str(p), json.loads(p.read_text())) for p in args.results])
+    log.info("%d rows from %d files; hand-designed RMSE differs between runs by at most %.2f%%",
+             len(rows), len(args.results), 100 * worst)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out / "learn_table.json", json.dumps(rows, indent=1))
+    table = render(rows)
+    write_text_atomic(args.out / "learn_table.md", table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""The benchmark scripts' table logic: joining runs and the must-show columns."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from learn_table import render  # noqa: E402
+from merge_tables import merge  # noqa: E402
+
+
+def row(nfe: int, hand: float, **methods: dict) -> dict:
+    return {"model": "digits", "nfe": nfe, "fd_teacher": 6.0, "hand": {"solver": "deis/karras", "rmse": hand, "fd": 30.0},
+            **methods}
+
+
+def test_merge_joins_methods_of_separate_runs_and_reports_their_baseline_difference():
+    gpu = [row(4, 0.200, s4s_alt={"rmse": 0.08, "fd": 9.0, "seconds": 100.0})]
+    cpu = [row(4, 0.202, ld3={"rmse": 0.10}, s4s={"rmse": 0.19, "hand_same_grid": 0.2}), row(5, 0.15, ld3={"rmse": 0.07})]
+    rows, worst = merge([("gpu.json", gpu), ("cpu.json", cpu)])
+    assert [(r["nfe"], sorted(m for m in ("s4s", "s4s_alt", "ld3") if m in r)) for r in rows] == [
+        (4, ["ld3", "s4s", "s4s_alt"]), (5, ["ld3"])]
+    assert rows[0]["hand"]["rmse"] == 0.200 and rows[0]["s4s_alt"]["source"] == "gpu.json"
+    assert worst == pytest.approx(0.01)
+    line = render(rows).splitlines()[2]
+    # s4s_alt / hand 0.40, s4s / same-grid hand 0.95, FD gap closed (30 - 9) / (30 - 6)
+    assert "| 0.40 | 0.95 |" in line and "| 88% |" in line
+
+
+def test_merge_refuses_a_method_measured_twice():
+    a = [row(4, 0.2, ld3={"rmse": 0.1})]
+    with pytest.raises(ValueError, match="ld3 is in two inputs"):
+        merge([("a.json", a), ("b.json", a)])
