@@ -140,22 +140,20 @@ def render(results: list[dict]) -> str:
              " | s4s_alt s | best of all 36 hand | s4s_alt / it |",
              "|---|---|---|---|" + "---|" * len(METHODS) + "---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        h = r["hand"]
+        h, alt, ha = r["hand"], r.get("s4s_alt", {}), r.get("hand_all")
         cells = [f"{r[m]['rmse']:.4f}" if m in r else "—" for m in METHODS]
-        ratio = f"{r['s4s_alt']['rmse'] / h['rmse']:.2f}" if "s4s_alt" in r else "—"
-        fd = lambda d: f"{d['fd']:.2f}" if d and "fd" in d else "—"  # noqa: E731
+        ratio = f"{alt['rmse'] / h['rmse']:.2f}" if alt else "—"
+        fd = lambda d: f"{d['fd']:.2f}" if "fd" in d else "—"  # noqa: E731
         fdt = f"{r['fd_teacher']:.2f}" if r.get("fd_teacher") is not None else "—"
         same = r.get("s4s", {}).get("hand_same_grid")
         s4s_same = f"{r['s4s']['rmse'] / same:.2f}" if same else "—"
-        alt = r.get("s4s_alt", {})
         closed = (f"{(h['fd'] - alt['fd']) / (h['fd'] - r['fd_teacher']):.0%}"
                   if "fd" in alt and "fd" in h and r.get("fd_teacher") is not None and h["fd"] > r["fd_teacher"] else "—")
-        secs = f"{r['s4s_alt']['seconds']:.0f}" if "s4s_alt" in r else "—"
-        ha = r.get("hand_all")
+        secs = f"{alt['seconds']:.0f}" if alt else "—"
         all_cells = f"{ha['solver']} {ha['rmse']:.4f}" if ha else "—"
-        ratio_all = f"{r['s4s_alt']['rmse'] / ha['rmse']:.2f}" if ha and "s4s_alt" in r else "—"
+        ratio_all = f"{alt['rmse'] / ha['rmse']:.2f}" if ha and alt else "—"
         lines.append(f"| {r['model']} | {r['nfe']} | {h['solver']} | {h['rmse']:.4f} | " + " | ".join(cells)
-                     + f" | {ratio} | {s4s_same} | {fdt} | {fd(h)} | {fd(r.get('s4s_alt'))} | {closed} | {secs} | {all_cells}"
+                     + f" | {ratio} | {s4s_same} | {fdt} | {fd(h)} | {fd(alt)} | {closed} | {secs} | {all_cells}"
                      f" | {ratio_all} |")
     return "\n".join(lines) + "\n"
 
