@@ -4,7 +4,9 @@
 
 Each input is a ``learn_table.json`` (or a copy of one). Rows of the same (model, NFE) are
 joined: the first file that has the row gives its hand-designed baselines and teacher figures,
-and every file adds the methods it learned; a method measured twice is refused. Use it for runs
+and every file adds the methods it learned; a method measured twice is refused, or with
+``--prefer-first`` taken from the earlier input, the other figure logged beside it (e.g. a method
+rerun on the device of the other methods of its row, kept in place of an older run). Use it for runs
 of one learner split over processes or machines (e.g. ``s4s_alt`` on a GPU and ``ld3``/``s4s``
 on the CPU); it logs how far the runs' hand-designed baselines differ, the measure of how
 comparable they are. Writes ``learn_table.md`` and ``learn_table.json`` to ``--out``.
@@ -26,9 +28,12 @@ from s4s._atomic import write_text_atomic  # noqa: E402
 log = logging.getLogger("merge_tables")
 
 
-def merge(tables: list[tuple[str, list[dict]]]) -> tuple[list[dict], float]:
+def merge(tables: list[tuple[str, list[dict]]], prefer_first: bool = False) -> tuple[list[dict], float]:
     """(joined rows, by model in first-seen order, then by NFE; the largest relative difference
-    of a row's hand-designed RMSE between runs). Each method cell gains ``source``: its file."""
+    of a row's hand-designed RMSE between runs). Each method cell gains ``source``: its file.
+
+    A method measured in two inputs raises ``ValueError``, unless ``prefer_first``: then the
+    earlier input's cell is kept and both RMSEs are logged."""
     rows: dict[tuple[str, int], dict] = {}
     worst = 0.0
     for source, table in tables:
@@ -41,6 +46,10 @@ def merge(tables: list[tuple[str, list[dict]]]) -> tuple[list[dict], float]:
             worst = max(worst, abs(other - ref) / ref)
             for method in METHODS:
                 if method in row:
+                    if method in joined and prefer_first:
+                        log.info("%s NFE %d: %s %.4g from %s kept, %.4g from %s not used", *key, method,
+                                 joined[method]["rmse"], joined[method]["source"], row[method]["rmse"], source)
+                        continue
                     if method in joined:
                         raise ValueError(f"{key[0]} NFE {key[1]}: {method} is in two inputs "
                                          f"({joined[method]['source']} and {source})")
@@ -53,9 +62,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", type=Path, help="learn_table.json files")
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--prefer-first", action="store_true",
+                        help="a method in two inputs: keep the earlier input's cell (and log both) instead of failing")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    rows, worst = merge([(str(p), json.loads(p.read_text())) for p in args.results])
+    rows, worst = merge([(str(p), json.loads(p.read_text())) for p in args.results], args.prefer_first)
     log.info("%d rows from %d files; hand-designed RMSE differs between runs by at most %.2f%%",
              len(rows), len(args.results), 100 * worst)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -34,3 +34,12 @@ def test_merge_refuses_a_method_measured_twice():
     a = [row(4, 0.2, ld3={"rmse": 0.1})]
     with pytest.raises(ValueError, match="ld3 is in two inputs"):
         merge([("a.json", a), ("b.json", a)])
+
+
+def test_merge_can_prefer_the_earlier_input_of_a_method_measured_twice(caplog):
+    gpu = [row(8, 0.1, ld3={"rmse": 0.036})]
+    cpu = [row(8, 0.1, ld3={"rmse": 0.040}, s4s={"rmse": 0.09})]
+    with caplog.at_level("INFO", logger="merge_tables"):
+        rows, _ = merge([("gpu.json", gpu), ("cpu.json", cpu)], prefer_first=True)
+    assert rows[0]["ld3"] == {"rmse": 0.036, "source": "gpu.json"} and rows[0]["s4s"]["source"] == "cpu.json"
+    assert "ld3 0.036 from gpu.json kept, 0.04 from cpu.json not used" in caplog.text

@@ -14,7 +14,7 @@ Why all pairs by default: the parameters are a few dozen numbers fitted to hundr
 and on image models the training pairs' distance followed the held-out one along whole runs,
 while a fifth of 512 pairs ranked states poorly (the error sits on a few samples). A last
 guard returns the start unless the learned solver beats it on the training pairs and on the
-validation pairs both. The README ("Selection score") gives the held-out figures of both
+validation pairs both. ``benchmarks/HISTORY.md`` ("Selection score") gives the held-out figures of both
 choices.
 """
 
@@ -114,7 +114,7 @@ def _phases(method: str, iters: int, rounds: int, probes: int = 3) -> list[_Phas
     Why probes: which basin the grid lands in is decided by the first large Adam steps and
     varies with the minibatch order. Three probes cost ``3/8`` of the joint budget;
     ``benchmarks/learn_table.py`` measured ``digits`` at NFE 8 going from 0.0567 (one joint
-    phase, 64ec202) to 0.0464 held-out RMSE (README)."""
+    phase, 64ec202) to 0.0464 held-out RMSE (``benchmarks/HISTORY.md``)."""
     if method == "s4s":
         return [_Phase("coef", ("coef",), iters)]
     if method == "ld3":
