@@ -48,7 +48,8 @@ MODELS = {  # name -> loader(device)
 GRIDS = ("karras", "logsnr")
 METHODS = ("s4s", "s4s_alt", "ld3", "joint")
 PAIRS = {"gmm": 4096}  # teacher pairs to learn from; default 512. 410 training pairs of the 2-D
-# mixture fit its few mode-switching samples rather than the solver (README); 2-D pairs are cheap.
+# mixture fit its few mode-switching samples rather than the solver (benchmarks/HISTORY.md,
+# "Selection score"); 2-D pairs are cheap.
 HELD_OUT = {"gmm": 10_000}  # held-out seeds from 1,000,000; default 1,000. The 2-D mixture's error
 # sits on the few samples that switch modes, so 1,000 seeds measure it poorly.
 
@@ -82,7 +83,7 @@ def main() -> None:
         shape = zoo.sample_shape(model)
         dtype = torch.float64 if name == "gmm" else torch.float32
         cond_fn = labels if name == "digits-cfg2" else None
-        seeds = list(range(args.num_samples or PAIRS.get(name, 512)))
+        seeds = list(range(PAIRS.get(name, 512) if args.num_samples is None else args.num_samples))
         start = time.perf_counter()
         train = generate_teacher(model, seeds, shape, spec, cond=None if cond_fn is None else cond_fn(seeds),
                                  dtype=dtype, device=args.device, cache_dir=args.cache)
