@@ -158,11 +158,18 @@ def test_dopri5_teacher_agrees_with_a_fine_multistep_teacher():
     assert float((x - exact).abs().max()) < 1e-5
 
 
-def test_s4s_alt_is_never_worse_than_ld3_on_validation():
-    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64, select="val")
-    alt, ld3 = s4s.learn(GMM, method="s4s_alt", **kw), s4s.learn(GMM, method="ld3", **kw)
-    assert alt.meta["metrics"]["val_best"] <= ld3.meta["metrics"]["val_best"]
-    assert alt.meta["metrics"]["score_best"] == alt.meta["metrics"]["val_best"]  # select="val": one score
+@pytest.mark.parametrize("select,nfe,seed", [("val", 3, 1), ("all", 3, 2), ("all", 5, 3)])
+def test_s4s_alt_retraces_ld3_and_is_never_worse_on_its_score(select, nfe, seed):
+    kw = dict(nfe=nfe, num_samples=48, seed=seed, teacher=TEACHER, iters=16, dtype=torch.float64, select=select)
+    alt_events, ld3_events = [], []
+    alt = s4s.learn(GMM, method="s4s_alt", callback=alt_events.append, **kw)
+    ld3 = s4s.learn(GMM, method="ld3", callback=ld3_events.append, **kw)
+    retraced = [(e.loss, e.score) for e in alt_events if e.phase == "ld3"]
+    assert retraced == [(e.loss, e.score) for e in ld3_events]  # LD3's run, step for step
+    assert alt.meta["plan"] == "joint:2@start,joint:2@start,joint:2@start,joint:10,grid:16@fresh,coef:4"
+    assert alt.meta["metrics"]["score_best"] <= ld3.meta["metrics"]["score_best"]
+    if select == "val":
+        assert alt.meta["metrics"]["score_best"] == alt.meta["metrics"]["val_best"]  # one score
 
 
 def test_checks_report_scores_and_the_solver_they_scored():
@@ -199,7 +206,21 @@ def test_a_plan_opening_with_ld3s_phase_retraces_ld3_and_ends_no_worse():
     assert alt.meta["plan"] == "grid:16,joint:8@start,coef:8" and ld3.meta["plan"] == "grid:16"
 
 
-@pytest.mark.parametrize("plan", ["", "grid", "grid:0", "wiggle:5", "coef:5@end", "joint:2.5"])
+@pytest.mark.parametrize("radius", [0.0, 0.1])
+def test_a_fresh_phase_retraces_ld3_after_other_phases(radius):
+    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64, radius=radius)
+    ld3_events, plan_events = [], []
+    ld3 = s4s.learn(GMM, method="ld3", callback=ld3_events.append, **kw)
+    alt = s4s.learn(GMM, method="s4s_alt", plan="joint:8@start,grid:16@fresh,coef:4", callback=plan_events.append, **kw)
+    figures = lambda events: [(e.loss, e.val, e.score) for e in events]  # noqa: E731
+    assert [e.phase for e in plan_events[7:9]] == ["joint1", "grid1"]
+    assert figures(plan_events[8:24]) == figures(ld3_events)  # the same minibatches, the same steps
+    assert figures(plan_events[:8]) != figures(ld3_events[:8])
+    assert alt.meta["metrics"]["score_best"] <= ld3.meta["metrics"]["score_best"]
+    assert alt.meta["plan"] == "joint:8@start,grid:16@fresh,coef:4"
+
+
+@pytest.mark.parametrize("plan", ["", "grid", "grid:0", "wiggle:5", "coef:5@end", "joint:2.5", "grid:5@fresh@start"])
 def test_bad_plans_are_refused(plan):
     with pytest.raises(ValueError, match="plan"):
         s4s.learn(GMM, nfe=3, num_samples=8, plan=plan, teacher=TEACHER)

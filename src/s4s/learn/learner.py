@@ -70,15 +70,17 @@ class _Phase:
     groups: tuple[str, ...]
     iters: int
     from_start: bool = False  # begin at the starting solver, not at the best state so far
+    fresh: bool = False  # also restart the minibatch stream (and relaxation shifts): retrace a run opening with it
 
 
 _PARTS = {"grid": ("grid",), "coef": ("coef",), "joint": ("grid", "coef")}
 
 
 def plan_string(phases: Sequence[_Phase]) -> str:
-    """The plan notation of ``phases``: ``"joint:100@start,joint:500,coef:400"``."""
+    """The plan notation of ``phases``: ``"joint:100@start,joint:500,grid:800@fresh"``."""
     part = {v: k for k, v in _PARTS.items()}
-    return ",".join(f"{part[p.groups]}:{p.iters}{'@start' if p.from_start else ''}" for p in phases)
+    flag = lambda p: "@fresh" if p.fresh else "@start" if p.from_start else ""  # noqa: E731
+    return ",".join(f"{part[p.groups]}:{p.iters}{flag(p)}" for p in phases)
 
 
 def parse_plan(plan: str) -> list[_Phase]:
@@ -86,8 +88,11 @@ def parse_plan(plan: str) -> list[_Phase]:
 
     Each item is ``part:steps`` with ``part`` one of ``grid`` (grid + decoupled model-input
     levels), ``coef`` (coefficients) or ``joint`` (both); ``@start`` begins that phase at the
-    starting solver instead of at the best state so far. Every phase keeps only what improves
-    the best selection score, as the built-in plans do."""
+    starting solver instead of at the best state so far; ``@fresh`` does that and also restarts
+    the minibatch stream (and the relaxation shifts), so the phase retraces, step for step, a
+    run that opens with it: ``grid:800@fresh`` anywhere in a plan is ``ld3``'s run of 800
+    steps. Every phase keeps only what improves the best selection score, as the built-in
+    plans do."""
     if not isinstance(plan, str) or not plan.strip():
         raise ValueError(f"plan must be a non-empty string such as 'grid:800,coef:400', got {plan!r}")
     phases, counts = [], dict.fromkeys(_PARTS, 0)
@@ -95,26 +100,35 @@ def parse_plan(plan: str) -> list[_Phase]:
         body, _, flag = item.strip().partition("@")
         part, _, steps = body.partition(":")
         part = part.strip()
-        if part not in _PARTS or not steps.strip().isdigit() or int(steps) < 1 or flag not in ("", "start"):
-            raise ValueError(f"bad plan item {item.strip()!r} in {plan!r}: expected part:steps[@start] with part one "
+        if part not in _PARTS or not steps.strip().isdigit() or int(steps) < 1 or flag not in ("", "start", "fresh"):
+            raise ValueError(f"bad plan item {item.strip()!r} in {plan!r}: expected part:steps[@start|@fresh] with part one "
                              f"of {sorted(_PARTS)} and steps a positive int")
         counts[part] += 1
-        phases.append(_Phase(f"{part}{counts[part]}", _PARTS[part], int(steps), from_start=flag == "start"))
+        phases.append(_Phase(f"{part}{counts[part]}", _PARTS[part], int(steps), from_start=flag != "",
+                             fresh=flag == "fresh"))
     return phases
 
 
 def _phases(method: str, iters: int, rounds: int, probes: int = 3) -> list[_Phase]:
-    """Optimisation phases. S4S-Alt opens with ``probes`` short joint phases (``iters/8`` steps
-    each), every one from the starting solver with its own minibatch order; the best on
-    selection score continues in a joint phase of the remaining ``iters`` budget. Then
-    coefficient and grid (+ decoupled levels) phases alternate with halving budgets. The best
-    state carries over between phases, so on the selection score S4S-Alt is never worse than
-    its start.
+    """Optimisation phases. S4S-Alt runs two openings from the starting solver and goes on from
+    the better one:
+
+    * joint: ``probes`` short joint phases (``iters/8`` steps each), every one from the start
+      with its own minibatch order; the best on selection score continues in a joint phase of
+      the remaining ``iters`` budget;
+    * LD3's: ``iters`` steps on the grid and decoupled levels alone, with the minibatch stream
+      restarted (``@fresh``), so it retraces ``method="ld3"`` step for step.
+
+    Then ``rounds`` coefficient phases (``iters/4``, ``iters/8``, ...) alternate with grid phases
+    from the best state so far. The best state carries over between phases, so on the selection
+    score S4S-Alt is never worse than its start, nor than ``ld3`` run on the same device.
 
     Why probes: which basin the grid lands in is decided by the first large Adam steps and
-    varies with the minibatch order. Three probes cost ``3/8`` of the joint budget;
-    ``benchmarks/learn_table.py`` measured ``digits`` at NFE 8 going from 0.0567 (one joint
-    phase, 64ec202) to 0.0464 held-out RMSE (``benchmarks/HISTORY.md``)."""
+    varies with the minibatch order; ``benchmarks/learn_table.py`` measured ``digits`` at NFE 8
+    going from 0.0567 (one joint phase, 64ec202) to 0.0464 held-out RMSE. Why LD3's opening:
+    at high NFE the grid alone sometimes lands in a better basin than the joint phases (the
+    mixture and guided ``digits`` at NFE 8 in the table of 3a4b8dc), and the coefficient rounds
+    after the joint phases gained little (``benchmarks/HISTORY.md``, "Two openings")."""
     if method == "s4s":
         return [_Phase("coef", ("coef",), iters)]
     if method == "ld3":
@@ -124,7 +138,8 @@ def _phases(method: str, iters: int, rounds: int, probes: int = 3) -> list[_Phas
     probe = max(1, iters // 8)
     phases = [_Phase(f"probe{i + 1}", ("grid", "coef"), probe, from_start=True) for i in range(probes)]
     phases.append(_Phase("joint", ("grid", "coef"), max(1, iters - probes * probe)))
-    budget = max(1, iters // 2)
+    phases.append(_Phase("ld3", ("grid",), iters, from_start=True, fresh=True))
+    budget = max(1, iters // 4)
     for r in range(rounds):
         phases.append(_Phase(f"coef{r + 1}", ("coef",), budget))
         if r + 1 < rounds:
@@ -245,7 +260,7 @@ def learn(
     decode: Callable[[Tensor], Tensor] | None = None,
     radius: float = 0.0,
     iters: int = 800,
-    rounds: int = 2,
+    rounds: int = 1,
     plan: str | None = None,
     batch_size: int = 64,
     band: int | None = None,
@@ -280,8 +295,9 @@ def learn(
             of the teacher's (0 = plain objective).
         iters: optimisation steps of ``s4s``, ``ld3`` and ``joint``; ``s4s_alt`` spends
             ``iters`` on joint phases (three probes of ``iters/8`` from the start, the best
-            continued), then ``rounds`` coefficient phases (``iters/2``, ``iters/4``, ...) with
-            grid phases between them: about ``2 * iters`` in all.
+            continued) and ``iters`` on ``ld3``'s phase, then ``rounds`` coefficient phases
+            (``iters/4``, ``iters/8``, ...) with grid phases between them: ``2.25 * iters`` in
+            all by default.
         plan: the optimisation phases, replacing the method's own, e.g.
             ``"grid:800,joint:400,coef:400"`` (see :func:`parse_plan`); ``solver.meta["plan"]``
             records the phases a run used.
@@ -334,6 +350,7 @@ def learn(
     gap = teacher_gap(model, teacher_data, spec)
 
     train, val = split_pairs(teacher_data, val_fraction, gen)
+    stream_start = gen.get_state()  # where every run's minibatch stream begins (``@fresh`` phases)
     chunk = max(batch_size, 256)
     on_train = _Batches(model, train, dist, decode, chunk, checkpointing)
     on_val = _Batches(model, val, dist, decode, chunk)
@@ -420,6 +437,11 @@ def learn(
             sched.load_state_dict({**resume.scheduler, "lr_lambdas": [None] * len(opt.param_groups)})
         elif phase.from_start:
             params.load_state_dict(start_state)
+            if phase.fresh:
+                gen.set_state(stream_start)
+                if shift is not None:
+                    with torch.no_grad():
+                        shift.zero_()
         for it in range(it0, phase.iters):
             idx = torch.randint(0, len(train), (min(batch_size, len(train)),), generator=gen)
             part = distributed.local(idx)  # this rank's share of the minibatch

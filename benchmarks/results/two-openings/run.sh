@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The s4s_alt column with two openings (joint probes and ld3's run), on this 2-core machine:
+# two queues of one-thread processes, one learn_table.py run per model. The figures of guided
+# digits at NFE 6 and 8 come from benchmarks/results/plans/both-cfg2-{6,8} (the same phases,
+# written as --plan before they became the default).
+set -u
+cd "$(dirname "$0")/../../.."
+R=benchmarks/results/two-openings
+run() {  # name, then learn_table arguments
+  local name=$1; shift
+  .venv/bin/python benchmarks/learn_table.py --threads 1 --out "$R/$name" "$@" > "$R/$name.log" 2>&1
+}
+(
+  run gmm --models gmm --methods s4s s4s_alt ld3 joint
+  run digits-cfg2 --models digits-cfg2 --nfe 4 5 3 --methods s4s_alt
+  run digits-ddpm --models digits-ddpm --nfe 4 5 6 8 3 --methods s4s_alt
+) &
+(
+  run digits --models digits --nfe 4 5 6 8 3 --methods s4s_alt
+  run digits-flow --models digits-flow --nfe 4 5 6 8 3 --methods s4s_alt
+) &
+wait
