@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from learn_table import render  # noqa: E402
 from merge_tables import merge  # noqa: E402
+from paired_heldout import paired  # noqa: E402
 
 
 def row(nfe: int, hand: float, **methods: dict) -> dict:
@@ -43,3 +44,12 @@ def test_merge_can_prefer_the_earlier_input_of_a_method_measured_twice(caplog):
         rows, _ = merge([("gpu.json", gpu), ("cpu.json", cpu)], prefer_first=True)
     assert rows[0]["ld3"] == {"rmse": 0.036, "source": "gpu.json"} and rows[0]["s4s"]["source"] == "cpu.json"
     assert "ld3 0.036 from gpu.json kept, 0.04 from cpu.json not used" in caplog.text
+
+
+def test_paired_heldout_reports_the_difference_per_block_and_its_standard_error():
+    import torch
+    res = paired({"s4s_alt": torch.tensor([1.0, 2.0, 3.0, 4.0]), "ld3": torch.ones(4)}, blocks=2)
+    assert res["block_diffs"] == [0.5, 2.5] and res["mse_diff"] == 1.5
+    assert res["rmse_first_block"] == {"s4s_alt": pytest.approx(1.5 ** 0.5), "ld3": 1.0}
+    assert res["rmse_all"]["s4s_alt"] == pytest.approx(2.5 ** 0.5)
+    assert res["mse_diff_se"] == pytest.approx(torch.tensor([0.0, 1.0, 2.0, 3.0]).std().item() / 2)

@@ -3,6 +3,10 @@
 # two queues of one-thread processes, one learn_table.py run per model. The figures of guided
 # digits at NFE 6 and 8 come from benchmarks/results/plans/both-cfg2-{6,8} (the same phases,
 # written as --plan before they became the default).
+# As run on 2026-11-26, to end in the session's time: the digits-flow process was stopped after
+# its NFE 8 row and the digits-ddpm one after its NFE 6 row (so NFE 3 of both was not reached),
+# and digits-ddpm NFE 8 ran as a third process beside these queues:
+#   .venv/bin/python benchmarks/learn_table.py --threads 1 --out $R/digits-ddpm-8 --models digits-ddpm --nfe 8 --methods s4s_alt
 set -u
 cd "$(dirname "$0")/../../.."
 R=benchmarks/results/two-openings
