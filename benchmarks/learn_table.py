@@ -51,8 +51,8 @@ PAIRS = {"gmm": 4096}  # teacher pairs to learn from; default 512. 410 training 
 # mixture fit its few mode-switching samples rather than the solver (benchmarks/HISTORY.md,
 # "Selection score"); 2-D pairs are cheap.
 HELD_OUT = {"gmm": 100_000}  # held-out seeds from 1,000,000; default 1,000. The 2-D mixture's error
-# sits on the few samples that switch modes: on blocks of 10,000 seeds the sign of the difference
-# between two learned solvers 1% apart flipped in 5 of 10 blocks (benchmarks/HISTORY.md, "Two openings").
+# sits on the few samples that switch modes: of ten blocks of 10,000 seeds, five ranked two
+# learned solvers 1% apart the other way from all 100,000 (benchmarks/HISTORY.md, "Two openings").
 
 
 def labels(seeds: list[int]) -> torch.Tensor:
