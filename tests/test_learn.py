@@ -187,7 +187,25 @@ def test_checks_report_scores_and_the_solver_they_scored():
     assert any(e.score != e.val for e in checks)
 
 
-@pytest.mark.parametrize("bad", [{"select": "train"}, {"val_every": 0}])
+def test_a_warm_up_shortens_the_first_steps():
+    # Adam's first step moves every parameter by the step size whatever the gradient's scale;
+    # with warmup=0.5 over a 10-step phase the first step is a fifth of lr, in the same direction
+    kw = dict(nfe=4, method="s4s", num_samples=48, seed=0, teacher=TEACHER, plan="coef:10", val_every=1,
+              dtype=torch.float64)
+    runs = {}
+    for warmup in (0.0, 0.5):
+        events = []
+        s = s4s.learn(GMM, warmup=warmup, callback=events.append, **kw)
+        assert s.meta["warmup"] == warmup
+        runs[warmup] = [e.solver.b for e in events if e.solver is not None]
+    b0 = s4s.make_solver(s.meta["base"], 4, s.meta["schedule"], GMM).b
+    cold, warm = runs[0.0][0] - b0, runs[0.5][0] - b0
+    assert cold.abs().max() > 1e-3
+    torch.testing.assert_close(warm, 0.2 * cold, rtol=1e-6, atol=1e-12)
+    assert not torch.allclose(runs[0.0][-1], runs[0.5][-1])
+
+
+@pytest.mark.parametrize("bad", [{"select": "train"}, {"val_every": 0}, {"warmup": 1.0}, {"warmup": -0.1}])
 def test_bad_selection_options_are_refused(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         s4s.learn(GMM, nfe=3, num_samples=8, teacher=TEACHER, **bad)

@@ -26,6 +26,7 @@ import os
 import time
 from pathlib import Path
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Sequence
 
 import torch
@@ -148,6 +149,13 @@ def _phases(method: str, iters: int, rounds: int, probes: int = 3) -> list[_Phas
     return phases
 
 
+def _step_size(i: int, steps: int, warmup: float) -> float:
+    """Step size factor at step ``i`` of a ``steps``-step phase: a half cosine from 1 to 0,
+    times a linear ramp over the first ``warmup * steps`` steps."""
+    ramp = max(1, round(warmup * steps))
+    return 0.5 * (1 + math.cos(math.pi * i / steps)) * min(1.0, (i + 1) / ramp)
+
+
 def _sample_shape(model: Denoiser, shape: Sequence[int] | None) -> tuple[int, ...]:
     if shape is not None:
         return tuple(int(s) for s in shape)
@@ -265,6 +273,7 @@ def learn(
     batch_size: int = 64,
     band: int | None = None,
     lr: float = 0.05,
+    warmup: float = 0.0,
     val_fraction: float = 0.2,
     val_every: int = 50,
     select: str = "all",
@@ -301,6 +310,11 @@ def learn(
         plan: the optimisation phases, replacing the method's own, e.g.
             ``"grid:800,joint:400,coef:400"`` (see :func:`parse_plan`); ``solver.meta["plan"]``
             records the phases a run used.
+        lr: Adam's step size, decayed over each phase on a half cosine.
+        warmup: the fraction of each phase's steps over which the step size ramps up linearly
+            to the cosine's (0: none; the first step then takes ``1 / (warmup * steps)`` of it). Adam's first steps move every parameter by about
+            ``lr`` whatever its gradient, which can throw a tuned start far off (see
+            ``benchmarks/HISTORY.md``, "Warm-up").
         band: history depth K of the learned coefficients (default: every earlier evaluation).
         val_every: steps between checks of the selection score (and at every phase end).
         select: which score keeps the best parameters: ``"all"`` (mean distance over all
@@ -328,6 +342,8 @@ def learn(
         raise ValueError(f"select must be 'all' or 'val', got {select!r}")
     if isinstance(val_every, bool) or not isinstance(val_every, int) or val_every < 1:
         raise ValueError(f"val_every must be a positive int, got {val_every!r}")
+    if not 0 <= warmup < 1:
+        raise ValueError(f"warmup must be in [0, 1), got {warmup}")
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     if distributed.world_size() > batch_size:
@@ -356,8 +372,8 @@ def learn(
     on_val = _Batches(model, val, dist, decode, chunk)
 
     settings = {"method": method, "nfe": nfe, "seed": seed, "base": base, "schedule": schedule, "iters": iters,
-                "rounds": rounds, "batch_size": batch_size, "band": band, "lr": lr, "val_fraction": val_fraction,
-                "val_every": val_every, "select": select, "plan": plan_string(phases), "radius": radius,
+                "rounds": rounds, "batch_size": batch_size, "band": band, "lr": lr, "warmup": warmup,
+                "val_fraction": val_fraction, "val_every": val_every, "select": select, "plan": plan_string(phases), "radius": radius,
                 "distance": _distance_name(distance), "dtype": str(dtype), "decode": decode is not None,
                 "seeds": teacher_data.seeds}
     fp = fingerprint(settings, teacher_data.noise, teacher_data.samples)
@@ -429,7 +445,7 @@ def learn(
         if shift is not None:
             opt_params.append({"params": [shift], "lr": lr})
         opt = torch.optim.Adam(opt_params)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i, n=phase.iters: 0.5 * (1 + math.cos(math.pi * i / n)))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(_step_size, steps=phase.iters, warmup=warmup))
         it0 = 0
         if resume is not None and phase_idx == resume.phase and resume.iteration > 0:
             it0 = resume.iteration
@@ -509,7 +525,7 @@ def learn(
             "model": {"name": model.name, "sigma_min": model.sigma_min, "sigma_max": model.sigma_max,
                       "time": model.time.name},
             "teacher": spec.to_dict(), "num_samples": len(teacher_data), "seed": seed, "radius": radius,
-            "distance": _distance_name(distance), "plan": plan_string(phases),
+            "distance": _distance_name(distance), "plan": plan_string(phases), "warmup": warmup,
             "metrics": {"select": select, "score_start": start_score, "score_best": best_score,
                         "val_start": scores[start_key], "val_best": val_best, "teacher_gap_rmse": gap,
                         "candidates": scores, "candidates_all_pairs": overall},
