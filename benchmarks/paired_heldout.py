@@ -1,12 +1,13 @@
 """How precisely held-out seeds compare two learned solvers: a paired difference with its error.
 
-    python benchmarks/paired_heldout.py --model gmm --nfe 8 --held-out 100000 --blocks 10
+    python benchmarks/paired_heldout.py --model gmm --nfe 8 --held-out 100000 --blocks 10 [--num-samples N]
 
 Learns `s4s_alt` and `ld3` (default options, the teacher pairs of `learn_table.py`), samples
 both on the same held-out seeds and prints their RMSE to the teacher on the first block of
 seeds and on all of them, the mean paired difference of per-sample squared errors with its
 standard error, and that difference on each block: the blocks show how often a held-out set
-of one block's size would rank the two the other way.
+of one block's size would rank the two the other way. It also prints the share of each
+method's squared error that its worst 1% of seeds carry: how far a few outliers decide the RMSE.
 """
 
 from __future__ import annotations
@@ -24,12 +25,20 @@ from s4s.teacher import TeacherSpec, generate_teacher
 log = logging.getLogger("paired_heldout")
 
 
+def worst_share(e: torch.Tensor) -> float:
+    """The share of the summed squared error ``e`` ``[N]`` that its worst 1% of samples (at least
+    one) carry: near 0.01 when errors are even, near 1 when a few outliers decide the RMSE."""
+    k = max(1, len(e) // 100)
+    return float(e.double().topk(k).values.sum() / e.double().sum().clamp_min(1e-300))
+
+
 def paired(errors: dict[str, torch.Tensor], blocks: int) -> dict:
     """RMSEs and the paired difference of two methods' per-sample squared errors ``[N]``."""
     (a, ea), (b, eb) = errors.items()
     d = (ea - eb).double()
     size = len(d) // blocks
     return {
+        "worst_share": {a: worst_share(ea), b: worst_share(eb)},
         "rmse_first_block": {a: float(ea[:size].mean().sqrt()), b: float(eb[:size].mean().sqrt())},
         "rmse_all": {a: float(ea.mean().sqrt()), b: float(eb.mean().sqrt())},
         "mse_diff": float(d.mean()), "mse_diff_se": float(d.std() / len(d) ** 0.5),
@@ -46,6 +55,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs=2, default=["s4s_alt", "ld3"])
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--num-samples", type=int, help="teacher pairs to learn from (default: learn_table.py's)")
     args = parser.parse_args()
     if args.blocks < 1 or args.held_out < 2 * args.blocks:
         parser.error("--held-out must be at least twice --blocks")
@@ -55,7 +65,7 @@ def main() -> None:
     shape, spec = zoo.sample_shape(model), TeacherSpec()
     dtype = torch.float64 if args.model == "gmm" else torch.float32
     cond = labels if args.model == "digits-cfg2" else (lambda seeds: None)
-    seeds = list(range(PAIRS.get(args.model, 512)))
+    seeds = list(range(args.num_samples or PAIRS.get(args.model, 512)))
     held_seeds = list(range(1_000_000, 1_000_000 + args.held_out))
     train = generate_teacher(model, seeds, shape, spec, cond=cond(seeds), dtype=dtype, cache_dir=args.cache)
     held = generate_teacher(model, held_seeds, shape, spec, cond=cond(held_seeds), dtype=dtype, cache_dir=args.cache)
@@ -73,6 +83,8 @@ def main() -> None:
           f"{a} {res['rmse_all'][a]:.4f}, {b} {res['rmse_all'][b]:.4f}")
     print(f"paired MSE difference {a} - {b}: {res['mse_diff']:.3g} (standard error {res['mse_diff_se']:.2g}); "
           f"per block: {', '.join(f'{v:.2g}' for v in res['block_diffs'])}")
+    print(f"share of the squared error on the worst 1% of seeds: {a} {res['worst_share'][a]:.2f}, "
+          f"{b} {res['worst_share'][b]:.2f}")
 
 
 if __name__ == "__main__":

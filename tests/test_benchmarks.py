@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from learn_table import render  # noqa: E402
 from merge_tables import merge  # noqa: E402
-from paired_heldout import paired  # noqa: E402
+from paired_heldout import paired, worst_share  # noqa: E402
 
 
 def row(nfe: int, hand: float, **methods: dict) -> dict:
@@ -53,3 +53,6 @@ def test_paired_heldout_reports_the_difference_per_block_and_its_standard_error(
     assert res["rmse_first_block"] == {"s4s_alt": pytest.approx(1.5 ** 0.5), "ld3": 1.0}
     assert res["rmse_all"]["s4s_alt"] == pytest.approx(2.5 ** 0.5)
     assert res["mse_diff_se"] == pytest.approx(torch.tensor([0.0, 1.0, 2.0, 3.0]).std().item() / 2)
+    assert res["worst_share"] == {"s4s_alt": pytest.approx(0.4), "ld3": pytest.approx(0.25)}  # 1 worst of 4
+    outlier = torch.cat([torch.full((199,), 0.01), torch.tensor([98.01])])  # 2 worst of 200 carry 98.02 of 100
+    assert worst_share(outlier) == pytest.approx(0.9802)
