@@ -22,9 +22,6 @@ from learn_table import MODELS, PAIRS, labels
 from s4s import zoo
 from s4s.teacher import TeacherSpec, generate_teacher
 
-log = logging.getLogger("paired_heldout")
-
-
 def worst_share(e: torch.Tensor) -> float:
     """The share of the summed squared error ``e`` ``[N]`` that its worst 1% of samples (at least
     one) carry: near 0.01 when errors are even, near 1 when a few outliers decide the RMSE."""

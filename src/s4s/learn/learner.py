@@ -312,9 +312,9 @@ def learn(
             records the phases a run used.
         lr: Adam's step size, decayed over each phase on a half cosine.
         warmup: the fraction of each phase's steps over which the step size ramps up linearly
-            to the cosine's (0: none; the first step then takes ``1 / (warmup * steps)`` of it). Adam's first steps move every parameter by about
-            ``lr`` whatever its gradient, which can throw a tuned start far off (see
-            ``benchmarks/HISTORY.md``, "Warm-up").
+            to the cosine's (0: none; the first step takes ``1 / (warmup * steps)`` of it).
+            Adam's first steps move every parameter by about ``lr`` whatever its gradient,
+            which can throw a tuned start far off (``benchmarks/HISTORY.md``, "Warm-up").
         band: history depth K of the learned coefficients (default: every earlier evaluation).
         val_every: steps between checks of the selection score (and at every phase end).
         select: which score keeps the best parameters: ``"all"`` (mean distance over all
@@ -373,7 +373,8 @@ def learn(
 
     settings = {"method": method, "nfe": nfe, "seed": seed, "base": base, "schedule": schedule, "iters": iters,
                 "rounds": rounds, "batch_size": batch_size, "band": band, "lr": lr, "warmup": warmup,
-                "val_fraction": val_fraction, "val_every": val_every, "select": select, "plan": plan_string(phases), "radius": radius,
+                "val_fraction": val_fraction, "val_every": val_every, "select": select, "plan": plan_string(phases),
+                "radius": radius,
                 "distance": _distance_name(distance), "dtype": str(dtype), "decode": decode is not None,
                 "seeds": teacher_data.seeds}
     fp = fingerprint(settings, teacher_data.noise, teacher_data.samples)
