@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--plan", help="s4s_alt's phases instead of its own, e.g. grid:800,joint:400,coef:400")
     parser.add_argument("--select", default="all", choices=["all", "val"], help="learn(select=...) for every method")
     parser.add_argument("--warmup", type=float, default=0.0, help="learn(warmup=...) for every method")
+    parser.add_argument("--retry-warmup", type=float, default=0.1,
+                        help="learn(retry_warmup=...) for every method; equal to --warmup: no second try")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -121,11 +123,13 @@ def main() -> None:
                 t = time.perf_counter()
                 solver = s4s.learn(model, nfe, method=method, seed=0, teacher_data=train, dtype=dtype,
                                    device=args.device, plan=args.plan if method == "s4s_alt" else None,
-                                   select=args.select, warmup=args.warmup)
+                                   select=args.select, warmup=args.warmup,
+                                   retry_warmup=args.retry_warmup)
                 res = evaluate(solver)
                 res["plan"] = solver.meta["plan"]
                 res["select"] = args.select
                 res["warmup"] = args.warmup
+                res["retried"] = solver.meta["retried"]  # the last guard rejected a first try
                 res["seconds"] = time.perf_counter() - t
                 res["start"] = f"{solver.meta['base']}/{solver.meta['schedule']}"
                 if method == "s4s":  # the best hand-designed solver on s4s's own grid

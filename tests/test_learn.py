@@ -165,7 +165,7 @@ def test_s4s_alt_retraces_ld3_and_is_never_worse_on_its_score(select, nfe, seed)
     alt = s4s.learn(GMM, method="s4s_alt", callback=alt_events.append, **kw)
     ld3 = s4s.learn(GMM, method="ld3", callback=ld3_events.append, **kw)
     retraced = [(e.loss, e.score) for e in alt_events if e.phase == "ld3"]
-    assert retraced == [(e.loss, e.score) for e in ld3_events]  # LD3's run, step for step
+    assert retraced == [(e.loss, e.score) for e in ld3_events if e.phase == "grid"]  # LD3's run, step for step
     assert alt.meta["plan"] == "joint:2@start,joint:2@start,joint:2@start,joint:10,grid:16@fresh,coef:4"
     assert alt.meta["metrics"]["score_best"] <= ld3.meta["metrics"]["score_best"]
     if select == "val":
@@ -174,7 +174,8 @@ def test_s4s_alt_retraces_ld3_and_is_never_worse_on_its_score(select, nfe, seed)
 
 def test_checks_report_scores_and_the_solver_they_scored():
     events = []
-    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, val_every=4, dtype=torch.float64)
+    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, val_every=4, dtype=torch.float64,
+              retry_warmup=None)  # one try: its checks alone
     learned = s4s.learn(GMM, method="ld3", callback=events.append, **kw)
     checks = [e for e in events if e.score is not None]
     assert [e.iteration for e in checks] == [4, 8, 12, 16]
@@ -205,14 +206,15 @@ def test_a_warm_up_shortens_the_first_steps():
     assert not torch.allclose(runs[0.0][-1], runs[0.5][-1])
 
 
-@pytest.mark.parametrize("bad", [{"select": "train"}, {"val_every": 0}, {"warmup": 1.0}, {"warmup": -0.1}])
+@pytest.mark.parametrize("bad", [{"select": "train"}, {"val_every": 0}, {"warmup": 1.0}, {"warmup": -0.1},
+                                 {"retry_warmup": 1.0}])
 def test_bad_selection_options_are_refused(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         s4s.learn(GMM, nfe=3, num_samples=8, teacher=TEACHER, **bad)
 
 
 def test_a_plan_opening_with_ld3s_phase_retraces_ld3_and_ends_no_worse():
-    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64)
+    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64, retry_warmup=None)
     ld3_events, plan_events = [], []
     ld3 = s4s.learn(GMM, method="ld3", callback=ld3_events.append, **kw)
     alt = s4s.learn(GMM, method="s4s_alt", plan="grid:16, joint:8@start, coef:8", callback=plan_events.append, **kw)
@@ -226,7 +228,8 @@ def test_a_plan_opening_with_ld3s_phase_retraces_ld3_and_ends_no_worse():
 
 @pytest.mark.parametrize("radius", [0.0, 0.1])
 def test_a_fresh_phase_retraces_ld3_after_other_phases(radius):
-    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64, radius=radius)
+    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64, radius=radius,
+              retry_warmup=None)
     ld3_events, plan_events = [], []
     ld3 = s4s.learn(GMM, method="ld3", callback=ld3_events.append, **kw)
     alt = s4s.learn(GMM, method="s4s_alt", plan="joint:8@start,grid:16@fresh,coef:4", callback=plan_events.append, **kw)
@@ -250,12 +253,55 @@ def test_a_gain_on_one_split_alone_keeps_the_start(caplog, select):
     # pairs by 17% while getting worse on its 410 training pairs; selecting on all pairs, it
     # improves them (0.2544 -> 0.2404) by fitting the training pairs while getting worse on
     # validation (0.4196 -> 0.4724). Both are worse on 10,000 held-out seeds (benchmarks/
-    # learn_table.py): the start is returned.
+    # learn_table.py): without a second try the start is returned.
     with caplog.at_level("WARNING", logger="s4s.learn"):
-        s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=512, seed=0, dtype=torch.float64, select=select)
-    assert "keeping the starting solver" in caplog.text
+        s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=512, seed=0, dtype=torch.float64, select=select,
+                      retry_warmup=None)
+    assert "keeping the starting solver" in caplog.text and not s.meta["retried"]
     m = s.meta["metrics"]
     assert m["val_best"] == m["val_start"] and m["score_best"] == m["score_start"]
     start = s4s.make_solver(s.meta["base"], 4, s.meta["schedule"], GMM)
+    noise = seeded_noise(range(100), (2,), dtype=torch.float64)
+    assert torch.allclose(s.sample(GMM, noise), start.sample(GMM, noise), atol=1e-10)
+
+
+def test_the_second_try_beats_the_start_on_held_out_seeds():
+    # the case above: the first try is rejected; the second, with the step size ramped up over
+    # a tenth of the phase, beats the start on both splits and on held-out seeds (0.4788 against
+    # 0.5001 RMSE on learn_table.py's 100,000: benchmarks/results/retry/gmm-512)
+    s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=512, seed=0, dtype=torch.float64)
+    m = s.meta["metrics"]
+    assert s.meta["retried"] and m["score_best"] < m["score_start"] and m["val_best"] < m["val_start"]
+    noise = seeded_noise(range(10**6, 10**6 + 5000), (2,), dtype=torch.float64)
+    ref = s4s.TeacherSpec().sampler(GMM)(noise, None)
+    start = s4s.make_solver(s.meta["base"], 4, s.meta["schedule"], GMM)
+    err = lambda solver: float((solver.sample(GMM, noise) - ref).pow(2).mean().sqrt())  # noqa: E731
+    assert err(s) < 0.97 * err(start)
+
+
+RETRIED = dict(nfe=4, method="s4s", num_samples=128, seed=2, teacher=TEACHER, iters=80, val_every=10,
+               dtype=torch.float64)  # a run whose first try the last guard rejects
+
+
+def test_a_rejected_run_is_learned_again_as_a_warmed_up_run_would_be():
+    events = []
+    again = s4s.learn(GMM, callback=events.append, **RETRIED)
+    warm = s4s.learn(GMM, warmup=0.1, retry_warmup=None, **RETRIED)
+    alone = s4s.learn(GMM, retry_warmup=None, **RETRIED)
+    assert again.meta["retried"] and not warm.meta["retried"] and not alone.meta["retried"]
+    for key in ("sigmas", "model_sigmas", "a", "b"):  # the second try is the warmed-up run, bit for bit
+        assert torch.equal(getattr(again, key), getattr(warm, key))
+    assert again.meta["metrics"] == warm.meta["metrics"]
+    m = alone.meta["metrics"]
+    assert m["score_best"] == m["score_start"]  # without it, the start
+    assert [e.phase for e in events[79:81]] == ["coef", "coef-retry"] and events[-1].total == 160
+    assert events[80].best == alone.meta["metrics"]["score_start"]  # the second try starts afresh
+
+
+def test_a_second_try_rejected_too_returns_the_start(caplog):
+    with caplog.at_level("WARNING", logger="s4s.learn"):
+        s = s4s.learn(GMM, **{**RETRIED, "nfe": 3, "seed": 0})
+    assert s.meta["retried"] and "keeping the starting solver" in caplog.text
+    start = s4s.make_solver(s.meta["base"], 3, s.meta["schedule"], GMM)
     noise = seeded_noise(range(100), (2,), dtype=torch.float64)
     assert torch.allclose(s.sample(GMM, noise), start.sample(GMM, noise), atol=1e-10)

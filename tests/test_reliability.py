@@ -73,6 +73,33 @@ def test_a_finished_checkpoint_returns_the_result_and_a_foreign_one_is_refused(t
         s4s.learn(GMM, **{**SETTINGS, "lr": 0.01}, checkpoint=ckpt)
 
 
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("stop_at", [81, 125])  # the second try's first step; its middle
+def test_a_run_stopped_in_its_second_try_resumes_to_the_uninterrupted_solver(tmp_path, stop_at):
+    # the last guard rejects this run's first 80 steps, so it learns again (steps 81-160)
+    settings = dict(nfe=4, method="s4s", num_samples=128, seed=2, teacher=TEACHER, iters=80, val_every=10,
+                    dtype=torch.float64)
+    ckpt = tmp_path / "run.ckpt"
+
+    def stop(event):
+        if event.iteration == stop_at:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        s4s.learn(GMM, **settings, checkpoint=ckpt, callback=stop)
+    events = []
+    resumed = s4s.learn(GMM, **settings, checkpoint=ckpt, callback=events.append)
+    uninterrupted = s4s.learn(GMM, **settings)
+    assert resumed.meta["retried"] and uninterrupted.meta["retried"]
+    _assert_same_solver(resumed, uninterrupted)
+    assert resumed.meta["metrics"] == uninterrupted.meta["metrics"]
+    assert events[0].phase == "coef-retry" and events[0].iteration == {81: 81, 125: 121}[stop_at]  # the last check
+    assert events[-1].iteration == events[-1].total == 160
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
 def test_damaged_checkpoints_get_a_clear_error(tmp_path, damage):
     ckpt = tmp_path / "run.ckpt"

@@ -32,7 +32,8 @@ class Checkpoint:
     """The state of a learning run at the top of iteration ``iteration`` of phase ``phase``.
 
     ``iteration == 0`` means the phase starts afresh (new optimizer); ``phase == len(phases)``
-    means the run has finished and ``best_state`` is its result.
+    means the run's phases are done and ``best_state`` is their result. A second try
+    (``learn(retry_warmup=...)``) numbers its phases on from ``len(phases)``.
     """
 
     fingerprint: str
