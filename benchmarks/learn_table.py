@@ -16,7 +16,8 @@ teacher that `s4s_alt` closes. `benchmarks/merge_tables.py` joins runs split ove
 or machines into one table.
 `--plan` replaces `s4s_alt`'s optimisation phases (see `s4s.learn.parse_plan`), to compare plans;
 `--select val` keeps each method's best state on validation pairs alone (the learner before
-the all-pairs score), to compare selections.
+the all-pairs score), to compare selections. `--start deis/logsnr` makes every method start
+from that hand-designed solver instead of choosing its start, to compare starts.
 Results go to stdout and, as markdown and JSON, to --out.
 """
 
@@ -70,11 +71,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=0.0, help="learn(warmup=...) for every method")
     parser.add_argument("--retry-warmup", type=float, default=0.1,
                         help="learn(retry_warmup=...) for every method; equal to --warmup: no second try")
+    parser.add_argument("--start", help="BASE/SCHEDULE every method starts from (learn(base=..., schedule=...)) "
+                                        "instead of the best candidate on the teacher pairs, e.g. deis/logsnr")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--device", default="cpu", help="where models, teacher pairs and learning run (e.g. cuda)")
     args = parser.parse_args()
+    fixed = args.start.split("/") if args.start else [None, None]
+    if len(fixed) != 2 or (args.start and fixed[0] not in CANDIDATE_SOLVERS):
+        parser.error(f"--start must be BASE/SCHEDULE with BASE one of {CANDIDATE_SOLVERS}, got {args.start!r}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -124,7 +130,7 @@ def main() -> None:
                 solver = s4s.learn(model, nfe, method=method, seed=0, teacher_data=train, dtype=dtype,
                                    device=args.device, plan=args.plan if method == "s4s_alt" else None,
                                    select=args.select, warmup=args.warmup,
-                                   retry_warmup=args.retry_warmup)
+                                   retry_warmup=args.retry_warmup, base=fixed[0], schedule=fixed[1])
                 res = evaluate(solver)
                 res["plan"] = solver.meta["plan"]
                 res["select"] = args.select
