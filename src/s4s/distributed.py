@@ -12,6 +12,7 @@ summed across ranks, so the step equals the single-process step up to rounding).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 
@@ -26,7 +27,9 @@ log = logging.getLogger(__name__)
 
 def init(device: str | torch.device = "cpu") -> torch.device:
     """Initialise the process group from ``torchrun``'s environment (no-op outside torchrun or if
-    already initialised); returns this rank's device (``cuda:LOCAL_RANK`` for CUDA)."""
+    already initialised); returns this rank's device (``cuda:LOCAL_RANK`` for CUDA). The group
+    is destroyed when the process exits: a rank that leaves with it still open can abort in the
+    backend's threads ("terminate called without an active exception")."""
     device = torch.device(device)
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
@@ -34,8 +37,14 @@ def init(device: str | torch.device = "cpu") -> torch.device:
     if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend)
+        atexit.register(_close)
         log.info("rank %d of %d (%s)", dist.get_rank(), dist.get_world_size(), backend)
     return device
+
+
+def _close() -> None:
+    if _active():
+        dist.destroy_process_group()
 
 
 def _active() -> bool:
