@@ -18,6 +18,11 @@ def test_learn_sample_eval_teacher_bench(tmp_path, capsys):
     assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--iters", "6", "--out", str(solver_file)]) == 0
     solver = s4s.load_solver(solver_file)
     assert solver.nfe == 3 and solver.meta["method"] == "s4s_alt"
+    started = tmp_path / "gmm-start.json"
+    assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--iters", "6", "--start", "ddim/logsnr+zero",
+                 "--out", str(started)]) == 0
+    meta = s4s.load_solver(started).meta
+    assert (meta["base"], meta["schedule"]) == ("ddim", "logsnr+zero")
     # never overwritten without --force
     assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--iters", "6", "--out", str(solver_file)]) == 2
     assert "--force" in capsys.readouterr().err
@@ -70,6 +75,8 @@ def test_module_factory_models(tmp_path, capsys, monkeypatch):
      "--device must name a torch device"),
     (["eval", "--model", "gmm", "--solver", "ddim", "--nfe", "2", "--device", "cuda:99"], 2, "--device cuda:99"),
     (["learn", "--model", "gmm", "--nfe", "3", "--plan", "grid:0", "--out", "x.json"], 1, "bad plan item 'grid:0'"),
+    (["learn", "--model", "gmm", "--nfe", "3", "--start", "deis", "--out", "x.json"], 2, "--start must be BASE/SCHEDULE"),
+    (["learn", "--model", "gmm", "--nfe", "3", "--start", "deis/lognsr", "--out", "x.json"], 2, "got 'deis/lognsr'"),
 ])
 def test_usage_and_failure_exit_codes(tmp_path, monkeypatch, capsys, argv, code, message):
     monkeypatch.chdir(tmp_path)

@@ -192,6 +192,20 @@ def _evaluate(model: Any, solver: Any, data: Any, digits: bool) -> dict[str, flo
 # ----------------------------------------------------------------------------- subcommands
 
 
+def _start(start: str | None) -> tuple[str | None, str | None]:
+    """``(base, schedule)`` of ``--start BASE/SCHEDULE`` (``(None, None)``: the learner chooses)."""
+    if start is None:
+        return None, None
+    from .schedules import SCHEDULES, split_zero
+    from .solvers import SOLVERS
+
+    base, _, schedule = start.partition("/")
+    if base not in SOLVERS or not schedule or split_zero(schedule)[0] not in SCHEDULES:
+        raise UsageError(f"--start must be BASE/SCHEDULE with BASE one of {sorted(SOLVERS)} and SCHEDULE one of "
+                         f"{sorted(SCHEDULES)} (optionally +zero), e.g. deis/logsnr; got {start!r}")
+    return base, schedule
+
+
 def cmd_learn(args: argparse.Namespace) -> None:
     from . import learn
     from .learn import parse_plan
@@ -199,6 +213,7 @@ def cmd_learn(args: argparse.Namespace) -> None:
     out = _check_out(args.out, args.force)
     if args.plan is not None:
         parse_plan(args.plan)  # a bad plan is refused before the teacher is made
+    base, schedule = _start(args.start)
     model = _resolve_model(args.model, args.guidance, args.device)
     seeds = list(range(args.num_samples))
     data = _generate(model, args, seeds, "teacher")
@@ -206,7 +221,7 @@ def cmd_learn(args: argparse.Namespace) -> None:
     try:
         solver = learn(model, args.nfe, method=args.method, seed=args.seed, teacher_data=data, teacher=_teacher_spec(args),
                        iters=args.iters, plan=args.plan, radius=args.radius, distance=args.distance,
-                       checkpoint=args.checkpoint, checkpointing=args.checkpointing, device=args.device,
+                       base=base, schedule=schedule, checkpoint=args.checkpoint, checkpointing=args.checkpointing, device=args.device,
                        callback=lambda e: bar(e.iteration, f"best score {e.best:.4g}", e.total))
     finally:
         bar(None)
@@ -356,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iters", type=int, default=800)
     p.add_argument("--plan", help="optimisation phases replacing the method's, e.g. 'grid:800,joint:400,coef:400'")
     p.add_argument("--radius", type=float, default=0.0, help="relaxed objective radius (0 = plain)")
+    p.add_argument("--start", metavar="BASE/SCHEDULE",
+                   help="start from this hand-designed solver, e.g. deis/logsnr, instead of the best candidate on "
+                        "the teacher pairs (the start can decide the basin: benchmarks/HISTORY.md, 'Starting points')")
     p.add_argument("--distance", default="l2", choices=["l2", "l1", "pseudo_huber"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="solver file to write (.json)")
