@@ -17,7 +17,8 @@ or machines into one table.
 `--plan` replaces `s4s_alt`'s optimisation phases (see `s4s.learn.parse_plan`), to compare plans;
 `--select val` keeps each method's best state on validation pairs alone (the learner before
 the all-pairs score), to compare selections. `--start deis/logsnr` makes every method start
-from that hand-designed solver instead of choosing its start, to compare starts.
+from that hand-designed solver instead of choosing its start, to compare starts; `--starts 2`
+learns from the two leading starts and keeps the better-scoring run.
 Results go to stdout and, as markdown and JSON, to --out.
 """
 
@@ -73,6 +74,8 @@ def main() -> None:
                         help="learn(retry_warmup=...) for every method; equal to --warmup: no second try")
     parser.add_argument("--start", help="BASE/SCHEDULE every method starts from (learn(base=..., schedule=...)) "
                                         "instead of the best candidate on the teacher pairs, e.g. deis/logsnr")
+    parser.add_argument("--starts", type=int, default=1,
+                        help="learn(starts=...) for every method: learn from that many leading starts, keep the best")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -130,12 +133,15 @@ def main() -> None:
                 solver = s4s.learn(model, nfe, method=method, seed=0, teacher_data=train, dtype=dtype,
                                    device=args.device, plan=args.plan if method == "s4s_alt" else None,
                                    select=args.select, warmup=args.warmup,
-                                   retry_warmup=args.retry_warmup, base=fixed[0], schedule=fixed[1])
+                                   retry_warmup=args.retry_warmup, base=fixed[0], schedule=fixed[1],
+                                   starts=args.starts)
                 res = evaluate(solver)
                 res["plan"] = solver.meta["plan"]
                 res["select"] = args.select
                 res["warmup"] = args.warmup
                 res["retried"] = solver.meta["retried"]  # the last guard rejected a first try
+                if "starts" in solver.meta:
+                    res["starts"] = solver.meta["starts"]  # each start's run and its score
                 res["seconds"] = time.perf_counter() - t
                 res["start"] = f"{solver.meta['base']}/{solver.meta['schedule']}"
                 if method == "s4s":  # the best hand-designed solver on s4s's own grid

@@ -305,3 +305,27 @@ def test_a_second_try_rejected_too_returns_the_start(caplog):
     start = s4s.make_solver(s.meta["base"], 3, s.meta["schedule"], GMM)
     noise = seeded_noise(range(100), (2,), dtype=torch.float64)
     assert torch.allclose(s.sample(GMM, noise), start.sample(GMM, noise), atol=1e-10)
+
+
+def test_learning_from_two_starts_keeps_the_run_that_scores_best(tmp_path):
+    kw = dict(nfe=3, method="s4s_alt", num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64)
+    two = s4s.learn(GMM, starts=2, checkpoint=tmp_path / "run.ckpt", **kw)
+    assert len(two.meta["starts"]) == 2
+    first = s4s.learn(GMM, **kw)
+    assert f'{first.meta["base"]}/{first.meta["schedule"]}' == next(iter(two.meta["starts"]))  # the usual start
+    runs = {key: s4s.learn(GMM, base=key.split("/")[0], schedule=key.split("/")[1], **kw) for key in two.meta["starts"]}
+    for key, run in runs.items():  # each is the run with its start fixed, bit for bit
+        assert two.meta["starts"][key] == run.meta["metrics"]["score_best"]
+    best = min(runs.values(), key=lambda r: r.meta["metrics"]["score_best"])
+    for key in ("sigmas", "model_sigmas", "a", "b"):
+        assert torch.equal(getattr(two, key), getattr(best, key))
+    assert torch.equal(runs[next(iter(runs))].b, first.b)  # the first start's run is the usual run
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ckpt.start1", "run.ckpt.start2"]
+    again = s4s.load_solver(two.save(tmp_path / "two.json"))
+    assert again.meta["starts"] == two.meta["starts"]
+
+
+@pytest.mark.parametrize("starts", [0, True, 1.5])
+def test_bad_start_counts_are_refused(starts):
+    with pytest.raises(ValueError, match="starts"):
+        s4s.learn(GMM, nfe=3, num_samples=8, teacher=TEACHER, starts=starts)

@@ -288,6 +288,7 @@ def learn(
     val_fraction: float = 0.2,
     val_every: int = 50,
     select: str = "all",
+    starts: int = 1,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     cache_dir: str | None = None,
@@ -335,6 +336,13 @@ def learn(
         select: which score keeps the best parameters: ``"all"`` (mean distance over all
             teacher pairs, the default) or ``"val"`` (validation pairs only). The learned
             solver's ``meta["metrics"]`` reports both scores and the validation distance.
+        starts: learn from each of the ``starts`` leading hand-designed starts (ranked as the one
+            start is) as a run of its own, with its start fixed, and return the run with the
+            lowest selection score (``starts`` times the time). Where the teacher pairs cannot
+            tell the leaders apart, the start can decide the basin the grid lands in
+            (``benchmarks/HISTORY.md``, "Starting points"). ``solver.meta["starts"]`` gives
+            each run's score; with a ``checkpoint``, run ``k`` keeps its own at
+            ``checkpoint + ".start{k}"``.
         checkpointing: recompute each model call in the backward pass instead of storing its
             activations (memory flat in ``nfe``, about one extra forward pass of time).
         checkpoint: a file where the run's state is saved (atomically) at every score
@@ -348,7 +356,7 @@ def learn(
     if isinstance(nfe, bool) or not isinstance(nfe, int) or nfe < 1:
         raise ValueError(f"nfe must be a positive int, got {nfe!r}")
     for key, value in (("iters", iters), ("batch_size", batch_size), ("band", 1 if band is None else band),
-                       ("rounds", rounds)):
+                       ("rounds", rounds), ("starts", starts)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key} must be a positive int, got {value!r}")
     if not 0 <= radius < 1:
@@ -396,7 +404,7 @@ def learn(
                 "seeds": teacher_data.seeds}
     fp = fingerprint(settings, teacher_data.noise, teacher_data.samples)
     resume = None
-    if checkpoint is not None and Path(checkpoint).exists():
+    if checkpoint is not None and Path(checkpoint).exists() and starts == 1:
         resume = load_checkpoint(checkpoint, fp)
         log.info("resuming from %s: phase %d, iteration %d", checkpoint, resume.phase, resume.iteration)
 
@@ -410,6 +418,23 @@ def learn(
     n_val, n_train = len(val), len(train)
     overall = {k: (scores[k] * n_val + v * n_train) / (n_val + n_train) for k, v in on_train_start.items()}
     start_key = min(overall, key=lambda k: overall[k])
+    if starts > 1:
+        leaders = sorted(overall, key=lambda k: overall[k])[:starts]
+        log.info("learning from %d starts: %s", len(leaders), ", ".join(leaders))
+        runs = {key: learn(model, nfe, method, seed=seed, base=key.split("/")[0], schedule=key.split("/")[1],
+                           teacher=spec, teacher_data=teacher_data, distance=distance, decode=decode, radius=radius,
+                           iters=iters, rounds=rounds, plan=plan, batch_size=batch_size, band=band, lr=lr,
+                           warmup=warmup, retry_warmup=retry_warmup, val_fraction=val_fraction, val_every=val_every,
+                           select=select, device=device, dtype=dtype, callback=callback,
+                           checkpoint=None if checkpoint is None else f"{checkpoint}.start{k + 1}",
+                           checkpointing=checkpointing)
+                for k, key in enumerate(leaders)}
+        best_key = min(runs, key=lambda k: runs[k].meta["metrics"]["score_best"])
+        log.info("the run from %s scores best (%s)", best_key,
+                 ", ".join(f"{k} {r.meta['metrics']['score_best']:.4g}" for k, r in runs.items()))
+        return runs[best_key].with_(meta={
+            **runs[best_key].meta, "starts": {k: r.meta["metrics"]["score_best"] for k, r in runs.items()},
+            "seconds": round(time.perf_counter() - started, 2)})
     base_name, sched_name = start_key.split("/")
     log.info("teacher %s (gap to 2x-finer %.2e) in %.1f s; start %s: val %.4g", spec.to_dict(), gap, teacher_time,
              start_key, scores[start_key])
