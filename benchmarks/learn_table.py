@@ -35,7 +35,7 @@ import torch
 import s4s
 from s4s import metrics, zoo
 from s4s._atomic import write_text_atomic
-from s4s.learn import CANDIDATE_SCHEDULES, CANDIDATE_SOLVERS
+from s4s.learn import CANDIDATE_SCHEDULES, CANDIDATE_SOLVERS, parse_start
 from s4s.teacher import TeacherSpec, generate_teacher, teacher_gap
 
 log = logging.getLogger("learn_table")
@@ -81,9 +81,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--device", default="cpu", help="where models, teacher pairs and learning run (e.g. cuda)")
     args = parser.parse_args()
-    fixed = args.start.split("/") if args.start else [None, None]
-    if len(fixed) != 2 or (args.start and fixed[0] not in CANDIDATE_SOLVERS):
-        parser.error(f"--start must be BASE/SCHEDULE with BASE one of {CANDIDATE_SOLVERS}, got {args.start!r}")
+    try:
+        fixed = parse_start(args.start) if args.start else (None, None)
+    except ValueError as e:
+        parser.error(f"--start: {e}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)

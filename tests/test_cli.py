@@ -75,7 +75,7 @@ def test_module_factory_models(tmp_path, capsys, monkeypatch):
      "--device must name a torch device"),
     (["eval", "--model", "gmm", "--solver", "ddim", "--nfe", "2", "--device", "cuda:99"], 2, "--device cuda:99"),
     (["learn", "--model", "gmm", "--nfe", "3", "--plan", "grid:0", "--out", "x.json"], 1, "bad plan item 'grid:0'"),
-    (["learn", "--model", "gmm", "--nfe", "3", "--start", "deis", "--out", "x.json"], 2, "--start must be BASE/SCHEDULE"),
+    (["learn", "--model", "gmm", "--nfe", "3", "--start", "deis", "--out", "x.json"], 2, "--start: a start must be BASE/SCHEDULE"),
     (["learn", "--model", "gmm", "--nfe", "3", "--start", "deis/lognsr", "--out", "x.json"], 2, "got 'deis/lognsr'"),
 ])
 def test_usage_and_failure_exit_codes(tmp_path, monkeypatch, capsys, argv, code, message):

@@ -329,3 +329,12 @@ def test_learning_from_two_starts_keeps_the_run_that_scores_best(tmp_path):
 def test_bad_start_counts_are_refused(starts):
     with pytest.raises(ValueError, match="starts"):
         s4s.learn(GMM, nfe=3, num_samples=8, teacher=TEACHER, starts=starts)
+
+
+def test_starts_are_parsed_or_refused_with_the_valid_names():
+    from s4s.learn import parse_start
+
+    assert parse_start("ipndm/time_uniform+zero") == ("ipndm", "time_uniform+zero")
+    for bad in ("deis", "deis/", "nope/karras", "deis/lognsr", None):
+        with pytest.raises(ValueError, match="BASE/SCHEDULE"):
+            parse_start(bad)

@@ -194,16 +194,12 @@ def _evaluate(model: Any, solver: Any, data: Any, digits: bool) -> dict[str, flo
 
 def _start(start: str | None) -> tuple[str | None, str | None]:
     """``(base, schedule)`` of ``--start BASE/SCHEDULE`` (``(None, None)``: the learner chooses)."""
-    if start is None:
-        return None, None
-    from .schedules import SCHEDULES, split_zero
-    from .solvers import SOLVERS
+    from .learn import parse_start
 
-    base, _, schedule = start.partition("/")
-    if base not in SOLVERS or not schedule or split_zero(schedule)[0] not in SCHEDULES:
-        raise UsageError(f"--start must be BASE/SCHEDULE with BASE one of {sorted(SOLVERS)} and SCHEDULE one of "
-                         f"{sorted(SCHEDULES)} (optionally +zero), e.g. deis/logsnr; got {start!r}")
-    return base, schedule
+    try:
+        return (None, None) if start is None else parse_start(start)
+    except ValueError as e:
+        raise UsageError(f"--start: {e}") from None
 
 
 def cmd_learn(args: argparse.Namespace) -> None:

@@ -45,7 +45,8 @@ from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoin
 from .objectives import Distance, get_distance
 from .params import SolverParams
 
-__all__ = ["learn", "LearnEvent", "METHODS", "CANDIDATE_SOLVERS", "CANDIDATE_SCHEDULES", "parse_plan", "plan_string", "split_pairs"]
+__all__ = ["learn", "LearnEvent", "METHODS", "CANDIDATE_SOLVERS", "CANDIDATE_SCHEDULES", "parse_plan", "parse_start",
+           "plan_string", "split_pairs"]
 
 log = logging.getLogger("s4s.learn")
 
@@ -92,6 +93,16 @@ def _second_try(phases: Sequence[_Phase]) -> list[_Phase]:
     again = [_Phase(f"{p.name}-retry", p.groups, p.iters, p.from_start, p.fresh) for p in phases]
     again[0].from_start = again[0].fresh = True
     return again
+
+
+def parse_start(start: str) -> tuple[str, str]:
+    """``(base, schedule)`` of a start written ``"BASE/SCHEDULE"``, e.g. ``"deis/logsnr"`` or
+    ``"ipndm/time_uniform+zero"``: ``learn(base=..., schedule=...)``."""
+    base, _, schedule = start.partition("/") if isinstance(start, str) else ("", "", "")
+    if base not in SOLVERS or not schedule or split_zero(schedule)[0] not in SCHEDULES:
+        raise ValueError(f"a start must be BASE/SCHEDULE with BASE one of {sorted(SOLVERS)} and SCHEDULE one of "
+                         f"{sorted(SCHEDULES)} (optionally +zero), e.g. deis/logsnr; got {start!r}")
+    return base, schedule
 
 
 def parse_plan(plan: str) -> list[_Phase]:
@@ -388,7 +399,6 @@ def learn(
         teacher_data = generate_teacher(model, seeds, _sample_shape(model, shape), spec, cond=cond_t,
                                         dtype=dtype, device=device, cache_dir=cache_dir)
     teacher_time = time.perf_counter() - started
-    gap = teacher_gap(model, teacher_data, spec)
 
     train, val = split_pairs(teacher_data, val_fraction, gen)
     stream_start = gen.get_state()  # where every run's minibatch stream begins (``@fresh`` phases)
@@ -435,6 +445,7 @@ def learn(
         return runs[best_key].with_(meta={
             **runs[best_key].meta, "starts": {k: r.meta["metrics"]["score_best"] for k, r in runs.items()},
             "seconds": round(time.perf_counter() - started, 2)})
+    gap = teacher_gap(model, teacher_data, spec)  # after the starts' runs, which each measure it
     base_name, sched_name = start_key.split("/")
     log.info("teacher %s (gap to 2x-finer %.2e) in %.1f s; start %s: val %.4g", spec.to_dict(), gap, teacher_time,
              start_key, scores[start_key])
