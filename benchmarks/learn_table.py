@@ -18,7 +18,8 @@ or machines into one table.
 `--select val` keeps each method's best state on validation pairs alone (the learner before
 the all-pairs score), to compare selections. `--start deis/logsnr` makes every method start
 from that hand-designed solver instead of choosing its start, to compare starts; `--starts 2`
-learns from the two leading starts and keeps the better-scoring run.
+learns from the two leading starts and keeps the better-scoring run; `--screen 2` tries the two
+leading starts with a short probe each and learns from the better one (`learn(screen=2)`).
 Results go to stdout and, as markdown and JSON, to --out.
 """
 
@@ -36,7 +37,7 @@ import s4s
 from s4s import metrics, zoo
 from s4s._atomic import write_text_atomic
 from s4s.learn import CANDIDATE_SCHEDULES, CANDIDATE_SOLVERS, parse_start
-from s4s.teacher import TeacherSpec, generate_teacher, teacher_gap
+from s4s.teacher import TeacherData, TeacherSpec, generate_teacher, teacher_gap
 
 log = logging.getLogger("learn_table")
 
@@ -61,6 +62,16 @@ def labels(seeds: list[int]) -> torch.Tensor:
     return torch.tensor([s % 10 for s in seeds])
 
 
+def teacher_pairs(name: str, model: s4s.Denoiser, seeds: list[int], cache: str | None,
+                  device: str = "cpu") -> TeacherData:
+    """The table's teacher pairs for the bundled model ``name`` at ``seeds`` (float64 for the
+    mixture, labels ``seed % 10`` for guided ``digits``), cached under ``cache``."""
+    dtype = torch.float64 if name == "gmm" else torch.float32
+    return generate_teacher(model, seeds, zoo.sample_shape(model), TeacherSpec(),
+                            cond=labels(seeds) if name == "digits-cfg2" else None, dtype=dtype, device=device,
+                            cache_dir=cache)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -77,6 +88,8 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=1,
                         help="learn(starts=...) for every method: learn from that many leading starts, keep the best")
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--screen", type=int, default=1,
+                        help="learn(screen=...) for every method: screen that many leading starts with a short probe")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--device", default="cpu", help="where models, teacher pairs and learning run (e.g. cuda)")
@@ -135,12 +148,14 @@ def main() -> None:
                                    device=args.device, plan=args.plan if method == "s4s_alt" else None,
                                    select=args.select, warmup=args.warmup,
                                    retry_warmup=args.retry_warmup, base=fixed[0], schedule=fixed[1],
-                                   starts=args.starts)
+                                   starts=args.starts, screen=args.screen)
                 res = evaluate(solver)
                 res["plan"] = solver.meta["plan"]
                 res["select"] = args.select
                 res["warmup"] = args.warmup
                 res["retried"] = solver.meta["retried"]  # the last guard rejected a first try
+                if solver.meta["screen"]:
+                    res["screen"] = solver.meta["screen"]  # each screened start's probe score
                 if "starts" in solver.meta:
                     res["starts"] = solver.meta["starts"]  # each start's run and its score
                 res["seconds"] = time.perf_counter() - t

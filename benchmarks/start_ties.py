@@ -20,11 +20,9 @@ import torch
 from torch import Tensor
 
 import s4s
-from learn_table import MODELS, PAIRS, labels
-from s4s import zoo
+from learn_table import MODELS, PAIRS, teacher_pairs
 from s4s.learn import CANDIDATE_SCHEDULES, CANDIDATE_SOLVERS
 from s4s.learn.objectives import l2
-from s4s.teacher import TeacherSpec, generate_teacher
 
 
 def leaders(distances: dict[str, Tensor], k: int) -> list[dict]:
@@ -53,11 +51,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     for name in args.models:
         model = MODELS[name]("cpu")
-        dtype = torch.float64 if name == "gmm" else torch.float32
-        seeds = list(range(PAIRS.get(name, 512)))
-        data = generate_teacher(model, seeds, zoo.sample_shape(model), TeacherSpec(),
-                                cond=labels(seeds) if name == "digits-cfg2" else None, dtype=dtype,
-                                cache_dir=args.cache)
+        data = teacher_pairs(name, model, list(range(PAIRS.get(name, 512))), args.cache)
         for nfe in args.nfe:
             distances = {}
             for base in CANDIDATE_SOLVERS:

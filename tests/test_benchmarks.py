@@ -67,3 +67,16 @@ def test_start_ties_rank_the_candidates_and_measure_their_paired_gap():
     assert res[0] == {"candidate": "best", "mean": 2.5, "diff": 0.0, "se": 0.0, "z": 0.0}
     se = torch.tensor([0.5, 0.0, 0.5, 0.0]).std().item() / 2
     assert res[1]["diff"] == 0.25 and res[1]["se"] == pytest.approx(se) and res[1]["z"] == pytest.approx(0.25 / se)
+
+
+def test_teacher_pairs_are_the_tables_and_are_cached(tmp_path):
+    import torch
+    from learn_table import MODELS, teacher_pairs
+    from s4s.teacher import TeacherSpec
+
+    gmm = MODELS["gmm"]("cpu")
+    data = teacher_pairs("gmm", gmm, [0, 1, 2], str(tmp_path))
+    assert data.seeds == [0, 1, 2] and data.noise.dtype == torch.float64 and data.cond is None
+    assert torch.equal(data.samples, TeacherSpec().sampler(gmm)(data.noise, None))
+    assert torch.equal(teacher_pairs("gmm", gmm, [0, 1, 2], str(tmp_path)).samples, data.samples)
+    assert any(tmp_path.iterdir())

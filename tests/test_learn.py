@@ -311,7 +311,7 @@ def test_learning_from_two_starts_keeps_the_run_that_scores_best(tmp_path):
     kw = dict(nfe=3, method="s4s_alt", num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64)
     two = s4s.learn(GMM, starts=2, checkpoint=tmp_path / "run.ckpt", **kw)
     assert len(two.meta["starts"]) == 2
-    first = s4s.learn(GMM, **kw)
+    first = s4s.learn(GMM, screen=1, **kw)
     assert f'{first.meta["base"]}/{first.meta["schedule"]}' == next(iter(two.meta["starts"]))  # the usual start
     runs = {key: s4s.learn(GMM, base=key.split("/")[0], schedule=key.split("/")[1], **kw) for key in two.meta["starts"]}
     for key, run in runs.items():  # each is the run with its start fixed, bit for bit
@@ -325,10 +325,35 @@ def test_learning_from_two_starts_keeps_the_run_that_scores_best(tmp_path):
     assert again.meta["starts"] == two.meta["starts"]
 
 
+def test_a_screen_starts_the_run_from_the_start_whose_probe_scores_best(tmp_path):
+    kw = dict(nfe=4, method="s4s_alt", num_samples=48, seed=1, teacher=TEACHER, iters=32, dtype=torch.float64)
+    screened = s4s.learn(GMM, screen=2, checkpoint=tmp_path / "run.ckpt", **kw)
+    probes = screened.meta["screen"]
+    assert len(probes) == 2
+    for key, score in probes.items():  # each is a joint phase of iters/16 steps from that start
+        probe = s4s.learn(GMM, **{**kw, "method": "joint", "iters": 2}, base=key.split("/")[0],
+                          schedule=key.split("/")[1], retry_warmup=None)
+        assert probe.meta["metrics"]["score_best"] == score
+    best = min(probes, key=lambda k: probes[k])
+    assert best != next(iter(probes))  # here the screen moves the start off the hand-designed leader
+    assert f'{screened.meta["base"]}/{screened.meta["schedule"]}' == best
+    fixed = s4s.learn(GMM, base=best.split("/")[0], schedule=best.split("/")[1], **kw)
+    for key in ("sigmas", "model_sigmas", "a", "b"):  # the run from the winner, bit for bit
+        assert torch.equal(getattr(screened, key), getattr(fixed, key))
+    plain = s4s.learn(GMM, **kw)  # screen=1 by default
+    assert plain.meta["screen"] is None
+    assert f'{plain.meta["base"]}/{plain.meta["schedule"]}' == next(iter(probes))  # the hand-designed leader
+    again = s4s.learn(GMM, screen=2, checkpoint=tmp_path / "run.ckpt", **kw)  # resumes with the screen's outcome
+    assert again.meta["screen"] == probes and torch.equal(again.b, screened.b)
+    assert s4s.load_solver(screened.save(tmp_path / "s.json")).meta["screen"] == probes
+
+
 @pytest.mark.parametrize("starts", [0, True, 1.5])
 def test_bad_start_counts_are_refused(starts):
     with pytest.raises(ValueError, match="starts"):
         s4s.learn(GMM, nfe=3, num_samples=8, teacher=TEACHER, starts=starts)
+    with pytest.raises(ValueError, match="screen"):
+        s4s.learn(GMM, nfe=3, num_samples=8, teacher=TEACHER, screen=starts)
 
 
 def test_starts_are_parsed_or_refused_with_the_valid_names():

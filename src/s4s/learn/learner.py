@@ -300,12 +300,14 @@ def learn(
     val_every: int = 50,
     select: str = "all",
     starts: int = 1,
+    screen: int = 1,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     cache_dir: str | None = None,
     callback: Callable[[LearnEvent], None] | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     checkpointing: bool = False,
+    _gap: float | None = None,
 ) -> Solver:
     """Learn an ``nfe``-evaluation solver for ``model`` from its own teacher samples.
 
@@ -354,6 +356,18 @@ def learn(
             (``benchmarks/HISTORY.md``, "Starting points"). ``solver.meta["starts"]`` gives
             each run's score; with a ``checkpoint``, run ``k`` keeps its own at
             ``checkpoint + ".start{k}"``.
+        screen: for the methods that learn the grid (``s4s_alt``, ``ld3``, ``joint``), how many
+            leading hand-designed starts to try before the run: from each, one joint phase of
+            ``iters/16`` steps (``method="joint"`` with that start), and the run starts from the
+            one that ends it with the lowest selection score (``iters/8`` more steps for a
+            screen of two: 1/18 of ``s4s_alt``'s, 1/8 of ``ld3``'s). How close a start is to the
+            teacher before learning is a weak guide to where learning from it ends
+            (``benchmarks/HISTORY.md``, "Screening starts"). 1, the default until the README's
+            table is measured with a screen: the leading start. Not used when ``base`` and
+            ``schedule`` are both given. ``solver.meta["screen"]`` gives each tried start's
+            probe score (``None`` without a screen).
+        _gap: the teacher's distance to a 2x-finer teacher, when a calling ``learn`` (a screen or
+            ``starts``) has measured it already; internal.
         checkpointing: recompute each model call in the backward pass instead of storing its
             activations (memory flat in ``nfe``, about one extra forward pass of time).
         checkpoint: a file where the run's state is saved (atomically) at every score
@@ -367,7 +381,7 @@ def learn(
     if isinstance(nfe, bool) or not isinstance(nfe, int) or nfe < 1:
         raise ValueError(f"nfe must be a positive int, got {nfe!r}")
     for key, value in (("iters", iters), ("batch_size", batch_size), ("band", 1 if band is None else band),
-                       ("rounds", rounds), ("starts", starts)):
+                       ("rounds", rounds), ("starts", starts), ("screen", screen)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key} must be a positive int, got {value!r}")
     if not 0 <= radius < 1:
@@ -408,8 +422,8 @@ def learn(
 
     settings = {"method": method, "nfe": nfe, "seed": seed, "base": base, "schedule": schedule, "iters": iters,
                 "rounds": rounds, "batch_size": batch_size, "band": band, "lr": lr, "warmup": warmup,
-                "retry_warmup": retry_warmup, "val_fraction": val_fraction, "val_every": val_every, "select": select,
-                "plan": plan_string(phases), "radius": radius,
+                "retry_warmup": retry_warmup, "screen": screen, "val_fraction": val_fraction, "val_every": val_every,
+                "select": select, "plan": plan_string(phases), "radius": radius,
                 "distance": _distance_name(distance), "dtype": str(dtype), "decode": decode is not None,
                 "seeds": teacher_data.seeds}
     fp = fingerprint(settings, teacher_data.noise, teacher_data.samples)
@@ -424,10 +438,26 @@ def learn(
     scores = resume.scores if resume is not None else _start_scores(model, nfe, on_val, base, schedule)
     on_train_start = resume.extra.get("train_scores") if resume is not None else None
     if on_train_start is None:
-        on_train_start = _train_scores(model, nfe, scores, on_train)
+        on_train_start = _train_scores(model, nfe, scores, on_train, leaders=max(4, screen))
     n_val, n_train = len(val), len(train)
     overall = {k: (scores[k] * n_val + v * n_train) / (n_val + n_train) for k, v in on_train_start.items()}
     start_key = min(overall, key=lambda k: overall[k])
+    gap = teacher_gap(model, teacher_data, spec) if _gap is None else _gap
+    # ``s4s_alt`` and ``ld3`` screen alike, so ``s4s_alt`` retraces ``ld3`` from the same start
+    screened = resume.extra.get("screen") if resume is not None else None
+    if screened is None and screen > 1 and starts == 1 and method != "s4s" and not (base and schedule):
+        screened = {}
+        for key in sorted(overall, key=lambda k: overall[k])[:screen]:
+            probe = learn(model, nfe, "joint", seed=seed, base=key.split("/")[0], schedule=key.split("/")[1],
+                          teacher=spec, teacher_data=teacher_data, distance=distance, decode=decode, radius=radius,
+                          iters=max(1, iters // 16), batch_size=batch_size, band=band, lr=lr, warmup=warmup,
+                          retry_warmup=None, val_fraction=val_fraction, val_every=val_every, select=select,
+                          device=device, dtype=dtype, checkpointing=checkpointing, _gap=gap)
+            screened[key] = probe.meta["metrics"]["score_best"]
+        torch.manual_seed(seed)  # as if no probe had run
+        log.info("screened starts: %s", ", ".join(f"{k} {v:.4g}" for k, v in screened.items()))
+    if screened:
+        start_key = min(screened, key=lambda k: screened[k])
     if starts > 1:
         leaders = sorted(overall, key=lambda k: overall[k])[:starts]
         log.info("learning from %d starts: %s", len(leaders), ", ".join(leaders))
@@ -437,7 +467,7 @@ def learn(
                            warmup=warmup, retry_warmup=retry_warmup, val_fraction=val_fraction, val_every=val_every,
                            select=select, device=device, dtype=dtype, callback=callback,
                            checkpoint=None if checkpoint is None else f"{checkpoint}.start{k + 1}",
-                           checkpointing=checkpointing)
+                           checkpointing=checkpointing, _gap=gap)
                 for k, key in enumerate(leaders)}
         best_key = min(runs, key=lambda k: runs[k].meta["metrics"]["score_best"])
         log.info("the run from %s scores best (%s)", best_key,
@@ -445,7 +475,6 @@ def learn(
         return runs[best_key].with_(meta={
             **runs[best_key].meta, "starts": {k: r.meta["metrics"]["score_best"] for k, r in runs.items()},
             "seconds": round(time.perf_counter() - started, 2)})
-    gap = teacher_gap(model, teacher_data, spec)  # after the starts' runs, which each measure it
     base_name, sched_name = start_key.split("/")
     log.info("teacher %s (gap to 2x-finer %.2e) in %.1f s; start %s: val %.4g", spec.to_dict(), gap, teacher_time,
              start_key, scores[start_key])
@@ -491,7 +520,7 @@ def learn(
             fingerprint=fp, phase=phase_idx, iteration=it, done=done, best_score=best_score, scores=scores,
             params=params.state_dict(), best_state=best_state, generator=gen.get_state(),
             shift=shift, optimizer=None if opt is None else opt.state_dict(), scheduler=sched_state,
-            extra={"train_scores": on_train_start}))
+            extra={"train_scores": on_train_start, "screen": screened}))
 
     def guard(state: dict[str, Tensor], state_score: float) -> tuple[bool, float]:
         """(whether the solver of ``state`` beats the start on the training and the validation
@@ -603,7 +632,7 @@ def learn(
                       "time": model.time.name},
             "teacher": spec.to_dict(), "num_samples": len(teacher_data), "seed": seed, "radius": radius,
             "distance": _distance_name(distance), "plan": plan_string(phases), "warmup": warmup,
-            "retried": retried,
+            "retried": retried, "screen": screened,
             "metrics": {"select": select, "score_start": start_score, "score_best": best_score,
                         "val_start": scores[start_key], "val_best": val_best, "teacher_gap_rmse": gap,
                         "candidates": scores, "candidates_all_pairs": overall},
