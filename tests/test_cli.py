@@ -23,6 +23,11 @@ def test_learn_sample_eval_teacher_bench(tmp_path, capsys):
                  "--out", str(started)]) == 0
     meta = s4s.load_solver(started).meta
     assert (meta["base"], meta["schedule"]) == ("ddim", "logsnr+zero")
+    screened = tmp_path / "gmm-screened.json"
+    assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--iters", "16", "--screen", "2",
+                 "--out", str(screened)]) == 0
+    meta = s4s.load_solver(screened).meta
+    assert len(meta["screen"]) == 2 and f'{meta["base"]}/{meta["schedule"]}' == min(meta["screen"], key=meta["screen"].get)
     # never overwritten without --force
     assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--iters", "6", "--out", str(solver_file)]) == 2
     assert "--force" in capsys.readouterr().err
@@ -77,6 +82,7 @@ def test_module_factory_models(tmp_path, capsys, monkeypatch):
     (["learn", "--model", "gmm", "--nfe", "3", "--plan", "grid:0", "--out", "x.json"], 1, "bad plan item 'grid:0'"),
     (["learn", "--model", "gmm", "--nfe", "3", "--start", "deis", "--out", "x.json"], 2, "--start: a start must be BASE/SCHEDULE"),
     (["learn", "--model", "gmm", "--nfe", "3", "--start", "deis/lognsr", "--out", "x.json"], 2, "got 'deis/lognsr'"),
+    (["learn", "--model", "gmm", "--nfe", "3", "--screen", "0", "--out", "x.json"], 2, "--screen: the number of starts"),
 ])
 def test_usage_and_failure_exit_codes(tmp_path, monkeypatch, capsys, argv, code, message):
     monkeypatch.chdir(tmp_path)

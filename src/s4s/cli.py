@@ -210,6 +210,8 @@ def cmd_learn(args: argparse.Namespace) -> None:
     if args.plan is not None:
         parse_plan(args.plan)  # a bad plan is refused before the teacher is made
     base, schedule = _start(args.start)
+    if args.screen < 1:
+        raise UsageError(f"--screen: the number of starts to screen must be at least 1, got {args.screen}")
     model = _resolve_model(args.model, args.guidance, args.device)
     seeds = list(range(args.num_samples))
     data = _generate(model, args, seeds, "teacher")
@@ -217,7 +219,7 @@ def cmd_learn(args: argparse.Namespace) -> None:
     try:
         solver = learn(model, args.nfe, method=args.method, seed=args.seed, teacher_data=data, teacher=_teacher_spec(args),
                        iters=args.iters, plan=args.plan, radius=args.radius, distance=args.distance,
-                       base=base, schedule=schedule, checkpoint=args.checkpoint, checkpointing=args.checkpointing, device=args.device,
+                       base=base, schedule=schedule, screen=args.screen, checkpoint=args.checkpoint, checkpointing=args.checkpointing, device=args.device,
                        callback=lambda e: bar(e.iteration, f"best score {e.best:.4g}", e.total))
     finally:
         bar(None)
@@ -370,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", metavar="BASE/SCHEDULE",
                    help="start from this hand-designed solver, e.g. deis/logsnr, instead of the best candidate on "
                         "the teacher pairs (the start can decide the basin: benchmarks/HISTORY.md, 'Starting points')")
+    p.add_argument("--screen", type=int, default=1, metavar="K",
+                   help="probe the K leading starts with a short joint phase each and learn from the best "
+                        "(default 1: no screen; benchmarks/HISTORY.md, 'Screening starts')")
     p.add_argument("--distance", default="l2", choices=["l2", "l1", "pseudo_huber"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="solver file to write (.json)")
