@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# (the cell run-d.sh left) s4s_alt and ld3 with learn(screen=2) in cells where the screen moves the start
+# (the cell run-d.sh left; not run yet: stopped at the session's end) s4s_alt and ld3 with learn(screen=2) in cells where the screen moves the start
 # (benchmarks/results/screen/screen-*.txt). One thread; `s4s_alt` from the screen's start in
 # digits NFE 5, digits-ddpm NFE 5 and guided digits NFE 6 is the `--start` run of
 # benchmarks/results/starts/ (bit for bit the same run), so those cells run `ld3` only.
