@@ -18,8 +18,9 @@ or machines into one table.
 `--select val` keeps each method's best state on validation pairs alone (the learner before
 the all-pairs score), to compare selections. `--start deis/logsnr` makes every method start
 from that hand-designed solver instead of choosing its start, to compare starts; `--starts 2`
-learns from the two leading starts and keeps the better-scoring run; `--screen 2` tries the two
-leading starts with a short probe each and learns from the better one (`learn(screen=2)`).
+learns from the two leading starts and keeps the better-scoring run; `--screen K` tries the K
+leading starts with a short probe each and learns from the best (`learn(screen=K)`; 2 by default,
+as `learn`'s; `--screen 1` is the learner before the screen).
 Results go to stdout and, as markdown and JSON, to --out.
 """
 
@@ -88,7 +89,7 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=1,
                         help="learn(starts=...) for every method: learn from that many leading starts, keep the best")
     parser.add_argument("--out", default="benchmarks/results")
-    parser.add_argument("--screen", type=int, default=1,
+    parser.add_argument("--screen", type=int, default=2,
                         help="learn(screen=...) for every method: screen that many leading starts with a short probe")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")

@@ -24,8 +24,8 @@ def test_learn_sample_eval_teacher_bench(tmp_path, capsys):
     meta = s4s.load_solver(started).meta
     assert (meta["base"], meta["schedule"]) == ("ddim", "logsnr+zero")
     screened = tmp_path / "gmm-screened.json"
-    assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--iters", "16", "--screen", "2",
-                 "--out", str(screened)]) == 0
+    assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--iters", "16",
+                 "--out", str(screened)]) == 0  # a screen of two by default
     meta = s4s.load_solver(screened).meta
     assert len(meta["screen"]) == 2 and f'{meta["base"]}/{meta["schedule"]}' == min(meta["screen"], key=meta["screen"].get)
     # never overwritten without --force

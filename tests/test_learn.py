@@ -38,8 +38,10 @@ def test_learned_is_never_worse_than_its_start_on_the_selection_score(learned):
     assert m["select"] == "all" and m["score_best"] <= m["score_start"]
     leaders = sorted(m["candidates"], key=m["candidates"].get)[:4]  # the best four on validation ...
     assert sorted(m["candidates_all_pairs"]) == sorted(leaders)
-    overall = m["candidates_all_pairs"]  # ... are ranked on all pairs
-    start = min(overall, key=overall.get)
+    overall = m["candidates_all_pairs"]  # ... are ranked on all pairs ...
+    screen = learned.meta["screen"]  # ... and the screen probes the leading two
+    assert list(screen) == sorted(overall, key=overall.get)[:2]
+    start = min(screen, key=screen.get)
     assert start == f'{learned.meta["base"]}/{learned.meta["schedule"]}'
     assert m["val_start"] == m["candidates"][start] and m["score_start"] == overall[start]
 
@@ -327,7 +329,7 @@ def test_learning_from_two_starts_keeps_the_run_that_scores_best(tmp_path):
 
 def test_a_screen_starts_the_run_from_the_start_whose_probe_scores_best(tmp_path):
     kw = dict(nfe=4, method="s4s_alt", num_samples=48, seed=1, teacher=TEACHER, iters=32, dtype=torch.float64)
-    screened = s4s.learn(GMM, screen=2, checkpoint=tmp_path / "run.ckpt", **kw)
+    screened = s4s.learn(GMM, checkpoint=tmp_path / "run.ckpt", **kw)  # screen=2 by default
     probes = screened.meta["screen"]
     assert len(probes) == 2
     for key, score in probes.items():  # each is a joint phase of iters/16 steps from that start
@@ -340,10 +342,11 @@ def test_a_screen_starts_the_run_from_the_start_whose_probe_scores_best(tmp_path
     fixed = s4s.learn(GMM, base=best.split("/")[0], schedule=best.split("/")[1], **kw)
     for key in ("sigmas", "model_sigmas", "a", "b"):  # the run from the winner, bit for bit
         assert torch.equal(getattr(screened, key), getattr(fixed, key))
-    plain = s4s.learn(GMM, **kw)  # screen=1 by default
+    assert fixed.meta["screen"] is None  # a given start is not screened
+    plain = s4s.learn(GMM, screen=1, **kw)
     assert plain.meta["screen"] is None
     assert f'{plain.meta["base"]}/{plain.meta["schedule"]}' == next(iter(probes))  # the hand-designed leader
-    again = s4s.learn(GMM, screen=2, checkpoint=tmp_path / "run.ckpt", **kw)  # resumes with the screen's outcome
+    again = s4s.learn(GMM, checkpoint=tmp_path / "run.ckpt", **kw)  # resumes with the screen's outcome
     assert again.meta["screen"] == probes and torch.equal(again.b, screened.b)
     assert s4s.load_solver(screened.save(tmp_path / "s.json")).meta["screen"] == probes
 

@@ -372,9 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", metavar="BASE/SCHEDULE",
                    help="start from this hand-designed solver, e.g. deis/logsnr, instead of the best candidate on "
                         "the teacher pairs (the start can decide the basin: benchmarks/HISTORY.md, 'Starting points')")
-    p.add_argument("--screen", type=int, default=1, metavar="K",
+    p.add_argument("--screen", type=int, default=2, metavar="K",
                    help="probe the K leading starts with a short joint phase each and learn from the best "
-                        "(default 1: no screen; benchmarks/HISTORY.md, 'Screening starts')")
+                        "(default 2; 1: no screen; benchmarks/HISTORY.md, 'Screening starts')")
     p.add_argument("--distance", default="l2", choices=["l2", "l1", "pseudo_huber"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="solver file to write (.json)")

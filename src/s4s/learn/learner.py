@@ -300,7 +300,7 @@ def learn(
     val_every: int = 50,
     select: str = "all",
     starts: int = 1,
-    screen: int = 1,
+    screen: int = 2,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     cache_dir: str | None = None,
@@ -362,10 +362,10 @@ def learn(
             one that ends it with the lowest selection score (``iters/8`` more steps for a
             screen of two: 1/18 of ``s4s_alt``'s, 1/8 of ``ld3``'s). How close a start is to the
             teacher before learning is a weak guide to where learning from it ends
-            (``benchmarks/HISTORY.md``, "Screening starts"). 1, the default until the README's
-            table is measured with a screen: the leading start. Not used when ``base`` and
-            ``schedule`` are both given. ``solver.meta["screen"]`` gives each tried start's
-            probe score (``None`` without a screen).
+            (``benchmarks/HISTORY.md``, "Screening starts"). 1: no screen, the leading start.
+            Not used when ``base`` and ``schedule`` are both given, or with ``starts > 1``.
+            ``solver.meta["screen"]`` gives each tried start's probe score (``None`` without a
+            screen).
         _gap: the teacher's distance to a 2x-finer teacher, when a calling ``learn`` (a screen or
             ``starts``) has measured it already; internal.
         checkpointing: recompute each model call in the backward pass instead of storing its
@@ -445,7 +445,8 @@ def learn(
     gap = teacher_gap(model, teacher_data, spec) if _gap is None else _gap
     # ``s4s_alt`` and ``ld3`` screen alike, so ``s4s_alt`` retraces ``ld3`` from the same start
     screened = resume.extra.get("screen") if resume is not None else None
-    if screened is None and screen > 1 and starts == 1 and method != "s4s" and not (base and schedule):
+    if (screened is None and screen > 1 and len(overall) > 1 and starts == 1 and method != "s4s"
+            and not (base and schedule)):
         screened = {}
         for key in sorted(overall, key=lambda k: overall[k])[:screen]:
             probe = learn(model, nfe, "joint", seed=seed, base=key.split("/")[0], schedule=key.split("/")[1],
