@@ -8,6 +8,8 @@ seeds and on all of them, the mean paired difference of per-sample squared error
 standard error, and that difference on each block: the blocks show how often a held-out set
 of one block's size would rank the two the other way. It also prints the share of each
 method's squared error that its worst 1% of seeds carry: how far a few outliers decide the RMSE.
+Last, the same paired difference on the learner's own validation pairs (the split `learn` makes
+with seed 0): what the learner could have seen of the held-out difference.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 import s4s
 from learn_table import MODELS, PAIRS, labels
 from s4s import zoo
+from s4s.learn import split_pairs
 from s4s.teacher import TeacherSpec, generate_teacher
 
 def worst_share(e: torch.Tensor) -> float:
@@ -66,13 +69,17 @@ def main() -> None:
     held_seeds = list(range(1_000_000, 1_000_000 + args.held_out))
     train = generate_teacher(model, seeds, shape, spec, cond=cond(seeds), dtype=dtype, cache_dir=args.cache)
     held = generate_teacher(model, held_seeds, shape, spec, cond=cond(held_seeds), dtype=dtype, cache_dir=args.cache)
-    errors = {}
+    _, val = split_pairs(train, 0.2, torch.Generator().manual_seed(0))  # learn's split (seed 0, val_fraction 0.2)
+    errors, val_errors = {}, {}
     for method in args.methods:
         solver = s4s.learn(model, args.nfe, method=method, seed=0, teacher_data=train, dtype=dtype)
         with torch.no_grad():
             x = torch.cat([solver.sample(model, held.noise[i:i + 1000], None if held.cond is None else held.cond[i:i + 1000])
                            for i in range(0, len(held), 1000)])
         errors[method] = (x - held.samples).double().pow(2).flatten(1).mean(1)
+        with torch.no_grad():
+            v = solver.sample(model, val.noise, val.cond)
+        val_errors[method] = (v - val.samples).double().pow(2).flatten(1).mean(1)
     res = paired(errors, args.blocks)
     a, b = args.methods
     print(f"{args.model} NFE {args.nfe}: RMSE on the first {args.held_out // args.blocks:,} seeds "
@@ -82,6 +89,10 @@ def main() -> None:
           f"per block: {', '.join(f'{v:.2g}' for v in res['block_diffs'])}")
     print(f"share of the squared error on the worst 1% of seeds: {a} {res['worst_share'][a]:.2f}, "
           f"{b} {res['worst_share'][b]:.2f}")
+    on_val = paired(val_errors, 1)
+    print(f"on the learner's {len(val)} validation pairs: RMSE {a} {on_val['rmse_all'][a]:.4f}, {b} "
+          f"{on_val['rmse_all'][b]:.4f}; paired MSE difference {on_val['mse_diff']:.3g} (standard error "
+          f"{on_val['mse_diff_se']:.2g}, z {on_val['mse_diff'] / max(on_val['mse_diff_se'], 1e-300):.2f})")
 
 
 if __name__ == "__main__":
