@@ -12,7 +12,9 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -21,6 +23,7 @@ from torch import Tensor
 
 from . import distributed
 from ._atomic import atomic_path, write_text_atomic
+from ._threads import run_jobs
 from .frame import Denoiser
 from .noise import seeded_noise
 from .solvers import make_solver
@@ -158,6 +161,7 @@ def generate_teacher(
     device: torch.device | str = "cpu",
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    parallel: bool | None = None,
 ) -> TeacherData:
     """Teacher samples for ``seeds`` (noise from :func:`s4s.noise.seeded_noise`).
 
@@ -165,6 +169,9 @@ def generate_teacher(
     ``batch_size`` seeds are stored and reused (a shard whose checksum fails is regenerated).
     Under ``torch.distributed`` shard ``i`` is made by rank ``i % world``, every rank returns
     all samples, and rank 0 writes the manifest (the cache folder must be shared by the ranks).
+    With ``parallel`` (by default on a CPU in one process) shards are made side by side on
+    threads, the torch threads shared out (:func:`s4s.learn`'s ``parallel``); on this
+    project's CPU a shard's samples are the same bits either way (``tests/test_threads.py``).
     """
     seeds = list(seeds)
     if not seeds:
@@ -188,9 +195,9 @@ def generate_teacher(
     rank, world = distributed.rank(), distributed.world_size()
     samples = torch.zeros((len(seeds), *shape), dtype=dtype, device=device)
     starts = list(range(0, len(seeds), batch_size))
-    for i, start in enumerate(starts):
-        if i % world != rank:  # another rank's shard
-            continue
+    lock = threading.Lock()  # shards made side by side write the manifest and report progress in turn
+
+    def shard(start: int) -> None:
         block = seeds[start:start + batch_size]
         name = _shard_name(block)
         out = None
@@ -210,11 +217,18 @@ def generate_teacher(
                 with atomic_path(path) as tmp:
                     save_file({"samples": out.detach().cpu().contiguous()}, str(tmp))
                 if world == 1:  # progress is recorded shard by shard (resumable)
-                    manifest["shards"][name] = {"seeds": block, "sha256": _sha256(path)}
-                    _write_manifest(folder, manifest)
+                    with lock:
+                        manifest["shards"][name] = {"seeds": block, "sha256": _sha256(path)}
+                        _write_manifest(folder, manifest)
         samples[start:start + len(block)] = out
         if progress is not None:
-            progress(min(start + batch_size, len(seeds)), len(seeds))
+            with lock:
+                done[0] += len(block)
+                progress(done[0], len(seeds))
+
+    done = [0]
+    side_by_side = world == 1 and torch.device(device).type == "cpu" if parallel is None else parallel
+    run_jobs([partial(shard, start) for i, start in enumerate(starts) if i % world == rank], side_by_side)
     if world > 1:
         distributed.all_reduce_sum(samples)  # each entry is non-zero on one rank only: exact
         if folder is not None and manifest is not None:

@@ -26,9 +26,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Sequence
 
@@ -36,12 +37,14 @@ import torch
 from torch import Tensor
 
 from .. import distributed
+from .._threads import run_jobs, serialised
 from ..frame import Denoiser
 from ..schedules import SCHEDULES, split_zero
 from ..solvers import SOLVERS, make_solver
 from ..solvers.table import Solver
 from ..teacher import TeacherData, TeacherSpec, generate_teacher, teacher_gap
 from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoint
+from .lanes import Stopped, Track, lanes_from, run_lane
 from .objectives import Distance, get_distance
 from .params import SolverParams
 
@@ -65,7 +68,7 @@ class LearnEvent:
     loss: float | None = None
     val: float | None = None  # validation distance at a check
     score: float | None = None  # selection score at a check (see ``learn(select=...)``)
-    best: float | None = None  # best selection score so far
+    best: float | None = None  # best selection score so far (over all lanes, where lanes run side by side)
     solver: Solver | None = None  # the solver scored at a check (detached)
 
 
@@ -168,6 +171,33 @@ def _phases(method: str, iters: int, rounds: int, probes: int = 3) -> list[_Phas
             phases.append(_Phase(f"grid{r + 2}", ("grid",), max(1, budget // 2)))
         budget = max(1, budget // 2)
     return phases
+
+
+@dataclass
+class _Progress:
+    """Steps done over all lanes, the progress callback (called under a lock, since lanes may run
+    side by side) and the flag that stops the lanes when one fails."""
+
+    total: int
+    best: float  # the best selection score any lane has reported
+    callback: Callable[[LearnEvent], None] | None = None
+    done: int = 0  # steps taken
+    reported: int = 0  # steps reported: the events' ``iteration`` (lanes side by side take and report in any order)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def advance(self) -> None:
+        with self.lock:
+            self.done += 1
+
+    def report(self, phase: str, loss: float, val: float | None, score: float | None, best: float,
+               solver: Solver | None) -> None:
+        """Hand a step's figures to the callback, with the best score over all lanes so far."""
+        with self.lock:
+            self.reported += 1
+            self.best = min(self.best, best)
+            if self.callback is not None:
+                self.callback(LearnEvent(phase, self.reported, self.total, loss, val, score, self.best, solver))
 
 
 def _step_size(i: int, steps: int, warmup: float) -> float:
@@ -307,7 +337,9 @@ def learn(
     callback: Callable[[LearnEvent], None] | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     checkpointing: bool = False,
+    parallel: bool | None = None,
     _gap: float | None = None,
+    _stop: threading.Event | None = None,
 ) -> Solver:
     """Learn an ``nfe``-evaluation solver for ``model`` from its own teacher samples.
 
@@ -366,8 +398,21 @@ def learn(
             Not used when ``base`` and ``schedule`` are both given, or with ``starts > 1``.
             ``solver.meta["screen"]`` gives each tried start's probe score (``None`` without a
             screen).
+        parallel: run independent work side by side on CPU threads, the torch threads shared
+            out among them: the screen's probes, the ``starts`` runs, and the lanes of a plan
+            (a ``@fresh`` phase beside the phases before it: ``s4s_alt``'s joint opening beside
+            its ``ld3`` opening, :mod:`s4s.learn.lanes`) and the teacher's shards when ``learn``
+            makes them. Each lane keeps its own best state and the lanes join on the
+            best, ties to the earlier, so the result is the same work's in turn, up to float
+            rounding where a kernel rounds differently at a lane's share of the threads than
+            at all of them (bit for bit where none does, as on the mixture). On 2 cores with
+            the zoo's U-Net, ``s4s_alt`` took 0.73x the time (``benchmarks/side_by_side.py``). ``None`` (the default): on
+            when ``device`` is a CPU, there is no ``checkpoint`` (which saves inside phases)
+            and one process runs. The model must be safe to call from two threads at once, as
+            a PyTorch module in eval mode is.
         _gap: the teacher's distance to a 2x-finer teacher, when a calling ``learn`` (a screen or
             ``starts``) has measured it already; internal.
+        _stop: set to end the run early (with an error) when a run beside it fails; internal.
         checkpointing: recompute each model call in the backward pass instead of storing its
             activations (memory flat in ``nfe``, about one extra forward pass of time).
         checkpoint: a file where the run's state is saved (atomically) at every score
@@ -398,6 +443,13 @@ def learn(
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     if distributed.world_size() > batch_size:
         raise ValueError(f"batch_size={batch_size} is smaller than the {distributed.world_size()} ranks")
+    if parallel and (checkpoint is not None or distributed.world_size() > 1):
+        raise ValueError("parallel=True runs work side by side in threads, which neither saves checkpoints inside "
+                         "phases nor shares work between processes: drop checkpoint or run one process, or leave "
+                         "parallel=None")
+    side_by_side = (checkpoint is None and distributed.world_size() == 1 and torch.device(device).type == "cpu"
+                    if parallel is None else parallel)
+    stop = _stop or threading.Event()
     dist = get_distance(distance)
     phases = parse_plan(plan) if plan is not None else _phases(method, iters, rounds)
     started = time.perf_counter()
@@ -411,7 +463,7 @@ def learn(
         seeds = list(range(num_samples))
         cond_t = cond(seeds) if callable(cond) else cond
         teacher_data = generate_teacher(model, seeds, _sample_shape(model, shape), spec, cond=cond_t,
-                                        dtype=dtype, device=device, cache_dir=cache_dir)
+                                        dtype=dtype, device=device, cache_dir=cache_dir, parallel=parallel)
     teacher_time = time.perf_counter() - started
 
     train, val = split_pairs(teacher_data, val_fraction, gen)
@@ -447,14 +499,16 @@ def learn(
     screened = resume.extra.get("screen") if resume is not None else None
     if (screened is None and screen > 1 and len(overall) > 1 and starts == 1 and method != "s4s"
             and not (base and schedule)):
-        screened = {}
-        for key in sorted(overall, key=lambda k: overall[k])[:screen]:
-            probe = learn(model, nfe, "joint", seed=seed, base=key.split("/")[0], schedule=key.split("/")[1],
+        tried = sorted(overall, key=lambda k: overall[k])[:screen]
+        probes = [partial(learn, model, nfe, "joint", seed=seed, base=key.split("/")[0], schedule=key.split("/")[1],
                           teacher=spec, teacher_data=teacher_data, distance=distance, decode=decode, radius=radius,
                           iters=max(1, iters // 16), batch_size=batch_size, band=band, lr=lr, warmup=warmup,
                           retry_warmup=None, val_fraction=val_fraction, val_every=val_every, select=select,
-                          device=device, dtype=dtype, checkpointing=checkpointing, _gap=gap)
-            screened[key] = probe.meta["metrics"]["score_best"]
+                          device=device, dtype=dtype, checkpointing=checkpointing, parallel=side_by_side, _gap=gap,
+                          _stop=stop)
+                  for key in tried]
+        ends = run_jobs(probes, side_by_side, stop)
+        screened = {key: probe.meta["metrics"]["score_best"] for key, probe in zip(tried, ends)}
         torch.manual_seed(seed)  # as if no probe had run
         log.info("screened starts: %s", ", ".join(f"{k} {v:.4g}" for k, v in screened.items()))
     if screened:
@@ -462,14 +516,16 @@ def learn(
     if starts > 1:
         leaders = sorted(overall, key=lambda k: overall[k])[:starts]
         log.info("learning from %d starts: %s", len(leaders), ", ".join(leaders))
-        runs = {key: learn(model, nfe, method, seed=seed, base=key.split("/")[0], schedule=key.split("/")[1],
-                           teacher=spec, teacher_data=teacher_data, distance=distance, decode=decode, radius=radius,
-                           iters=iters, rounds=rounds, plan=plan, batch_size=batch_size, band=band, lr=lr,
-                           warmup=warmup, retry_warmup=retry_warmup, val_fraction=val_fraction, val_every=val_every,
-                           select=select, device=device, dtype=dtype, callback=callback,
-                           checkpoint=None if checkpoint is None else f"{checkpoint}.start{k + 1}",
-                           checkpointing=checkpointing, _gap=gap)
-                for k, key in enumerate(leaders)}
+        shared = serialised(callback) if callback is not None and side_by_side else callback
+        jobs = [partial(learn, model, nfe, method, seed=seed, base=key.split("/")[0], schedule=key.split("/")[1],
+                        teacher=spec, teacher_data=teacher_data, distance=distance, decode=decode, radius=radius,
+                        iters=iters, rounds=rounds, plan=plan, batch_size=batch_size, band=band, lr=lr,
+                        warmup=warmup, retry_warmup=retry_warmup, val_fraction=val_fraction, val_every=val_every,
+                        select=select, device=device, dtype=dtype, callback=shared,
+                        checkpoint=None if checkpoint is None else f"{checkpoint}.start{k + 1}",
+                        checkpointing=checkpointing, parallel=side_by_side, _gap=gap, _stop=stop)
+                for k, key in enumerate(leaders)]
+        runs = dict(zip(leaders, run_jobs(jobs, side_by_side, stop)))
         best_key = min(runs, key=lambda k: runs[k].meta["metrics"]["score_best"])
         log.info("the run from %s scores best (%s)", best_key,
                  ", ".join(f"{k} {r.meta['metrics']['score_best']:.4g}" for k, r in runs.items()))
@@ -493,34 +549,34 @@ def learn(
         return (v * n_val + on_train.mean(solver) * n_train) / (n_val + n_train), v
 
     start_score = scores[start_key] if select == "val" else overall[start_key]
-    best_score = start_score
     start_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
-    best_state = start_state
+    track = Track(params, gen, shift, start_state, start_score)
     # a second try (``retry_warmup``) runs as more phases after the first try's, from the start
     retries = retry_warmup is not None and retry_warmup != warmup
     run = list(phases) + (_second_try(phases) if retries else [])
     n_first = len(phases)
-    total = sum(p.iters for p in phases)
-    first_phase, done = 0, 0
+    progress = _Progress(sum(p.iters for p in phases), start_score, callback, stop=stop)
+    first_phase = 0
     if resume is not None:
         params.load_state_dict(resume.params)
-        best_state, best_score = resume.best_state, resume.best_score
+        track.best_state, track.best_score = resume.best_state, resume.best_score
         gen.set_state(resume.generator)
         if shift is not None and resume.shift is not None:
             with torch.no_grad():
                 shift.copy_(resume.shift)
-        first_phase, done = resume.phase, resume.done
+        first_phase, progress.best = resume.phase, resume.best_score
+        progress.done = progress.reported = resume.done
 
-    def save(phase_idx: int, it: int, opt: torch.optim.Optimizer | None, sched: Any) -> None:
+    def save(phase_idx: int, it: int, opt: torch.optim.Optimizer | None, sched: Any, track: Track) -> None:
         if checkpoint is None or not distributed.is_main():
             return
         sched_state = None
         if sched is not None:
             sched_state = {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"}
         save_checkpoint(checkpoint, Checkpoint(
-            fingerprint=fp, phase=phase_idx, iteration=it, done=done, best_score=best_score, scores=scores,
-            params=params.state_dict(), best_state=best_state, generator=gen.get_state(),
-            shift=shift, optimizer=None if opt is None else opt.state_dict(), scheduler=sched_state,
+            fingerprint=fp, phase=phase_idx, iteration=it, done=progress.done, best_score=track.best_score,
+            scores=scores, params=track.params.state_dict(), best_state=track.best_state, generator=track.gen.get_state(),
+            shift=track.shift, optimizer=None if opt is None else opt.state_dict(), scheduler=sched_state,
             extra={"train_scores": on_train_start, "screen": screened}))
 
     def guard(state: dict[str, Tensor], state_score: float) -> tuple[bool, float]:
@@ -540,20 +596,11 @@ def learn(
                         on_train_start[start_key], val_now, scores[start_key])
         return ok, val_now
 
-    retried = first_phase > n_first or (resume is not None and first_phase == n_first and resume.iteration > 0)
-    total += sum(p.iters for p in run[n_first:]) if retried else 0
-    verdict: tuple[bool, float] | None = None
-    groups = params.groups()
-    for phase_idx in range(first_phase, len(run)):
-        if phase_idx == n_first and not retried:  # the first try is over: judge it
-            verdict = guard(best_state, best_score)
-            if verdict[0]:
-                break
-            log.warning("%s: learning again from the start with warmup=%g", method, retry_warmup)
-            retried, total = True, total + sum(p.iters for p in run[n_first:])
-            best_state, best_score = start_state, start_score
-        phase = run[phase_idx]
+    def run_phase(phase_idx: int, track: Track) -> None:
+        """Phase ``run[phase_idx]`` on ``track``: Adam steps, score checks, the best state kept."""
+        phase, params, shift = run[phase_idx], track.params, track.shift
         ramp = retry_warmup if phase_idx >= n_first else warmup
+        groups = params.groups()
         trainable = [p for g in phase.groups for p in groups[g]]
         for p in params.parameters():
             p.requires_grad_(any(p is q for q in trainable))
@@ -570,12 +617,14 @@ def learn(
         elif phase.from_start:
             params.load_state_dict(start_state)
             if phase.fresh:
-                gen.set_state(stream_start)
+                track.gen.set_state(stream_start)
                 if shift is not None:
                     with torch.no_grad():
                         shift.zero_()
         for it in range(it0, phase.iters):
-            idx = torch.randint(0, len(train), (min(batch_size, len(train)),), generator=gen)
+            if progress.stop.is_set():
+                raise Stopped(f"{phase.name} stopped: a lane beside it ended with an error or was interrupted")
+            idx = torch.randint(0, len(train), (min(batch_size, len(train)),), generator=track.gen)
             part = distributed.local(idx)  # this rank's share of the minibatch
             solver = params.solver()
             loss = on_train.loss(solver, part, None if shift is None else shift[part]).sum() / len(idx)
@@ -590,7 +639,7 @@ def learn(
             if not torch.isfinite(total_loss) or not all(torch.isfinite(p).all() for p in params.parameters()):
                 log.warning("non-finite %s in %s at iteration %d; restoring the best parameters and halving the "
                             "step size", "loss" if not torch.isfinite(total_loss) else "parameters", phase.name, it)
-                params.load_state_dict(best_state)
+                params.load_state_dict(track.best_state)
                 opt.state.clear()
                 sched.base_lrs = [0.5 * b for b in sched.base_lrs]
                 continue
@@ -599,24 +648,49 @@ def learn(
                     norms = shift.reshape(shift.shape[0], -1).norm(dim=1).clamp_min(1e-12)
                     factor = (radius * math.sqrt(dim) / norms).clamp(max=1.0)
                     shift.mul_(factor.reshape(-1, *([1] * (shift.dim() - 1))))
-            done += 1
+            progress.advance()
             score_now = val_now = checked = None
             if (it + 1) % val_every == 0 or it + 1 == phase.iters:
                 with torch.no_grad():
                     checked = _detached(params.solver())
                 score_now, val_now = score(checked)
-                if score_now < best_score:
-                    best_score = score_now
-                    best_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
+                if score_now < track.best_score:
+                    track.best_score = score_now
+                    track.best_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
                 log.debug("%s %d/%d loss %.4g score %.4g val %.4g best %.4g", phase.name, it + 1, phase.iters,
-                          float(total_loss), score_now, val_now, best_score)
+                          float(total_loss), score_now, val_now, track.best_score)
                 if it + 1 < phase.iters:
-                    save(phase_idx, it + 1, opt, sched)
-            if callback is not None:
-                callback(LearnEvent(phase.name, done, total, float(total_loss), val_now, score_now, best_score, checked))
-        params.load_state_dict(best_state)  # each phase continues from the best so far
-        log.info("%s (%d steps): best score so far %.4g", phase.name, phase.iters, best_score)
-        save(phase_idx + 1, 0, None, None)
+                    save(phase_idx, it + 1, opt, sched, track)
+            progress.report(phase.name, float(total_loss), val_now, score_now, track.best_score, checked)
+        params.load_state_dict(track.best_state)  # each phase continues from the best so far
+        log.info("%s (%d steps): best score so far %.4g", phase.name, phase.iters, track.best_score)
+        save(phase_idx + 1, 0, None, None, track)
+
+    retried = first_phase > n_first or (resume is not None and first_phase == n_first and resume.iteration > 0)
+    progress.total += sum(p.iters for p in run[n_first:]) if retried else 0
+    verdict: tuple[bool, float] | None = None
+    phase_idx = first_phase
+    while phase_idx < len(run):
+        if phase_idx == n_first and not retried:  # the first try is over: judge it
+            verdict = guard(track.best_state, track.best_score)
+            if verdict[0]:
+                break
+            log.warning("%s: learning again from the start with warmup=%g", method, retry_warmup)
+            retried, progress.total = True, progress.total + sum(p.iters for p in run[n_first:])
+            track.best_state, track.best_score = start_state, start_score
+            progress.best = start_score
+        lanes = lanes_from(run, phase_idx, n_first if phase_idx < n_first else len(run)) if side_by_side else [[phase_idx]]
+        if len(lanes) == 1:
+            run_phase(phase_idx, track)
+            phase_idx += 1
+            continue
+        log.info("running side by side: %s", " | ".join("+".join(run[i].name for i in lane) for lane in lanes))
+        forks = [track.fork() for _ in lanes]
+        run_jobs([partial(run_lane, run_phase, lane, fork) for lane, fork in zip(lanes, forks)], stop=progress.stop)
+        track.join(forks)
+        phase_idx = lanes[-1][-1] + 1
+
+    best_state, best_score = track.best_state, track.best_score
 
     accepted, val_best = verdict if verdict is not None and verdict[0] else guard(best_state, best_score)
     if not accepted:
