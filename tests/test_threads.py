@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import json
 import threading
 from functools import partial
@@ -114,3 +115,18 @@ def test_teacher_shards_made_side_by_side_are_the_same_bits(two_threads, tmp_pat
     assert seen == [(16, 48), (32, 48), (48, 48)] * 2  # counted once per shard, in turn or side by side
     manifest = json.loads(next((tmp_path / "True").glob("*/manifest.json")).read_text())
     assert len(manifest["shards"]) == 3  # every shard made side by side reached the manifest
+
+
+def test_an_interrupt_stops_the_jobs_and_is_raised(two_threads):
+    stop, ended = threading.Event(), []
+
+    def interrupts() -> None:
+        _thread.interrupt_main()  # Ctrl-C, as the calling thread receives it
+        ended.append(stop.wait(30))
+
+    def waits() -> None:
+        ended.append(stop.wait(30))
+
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs([waits, interrupts], stop=stop)  # the interrupt comes once both have started
+    assert ended == [True, True] and torch.get_num_threads() == 2  # both told to stop, both ended

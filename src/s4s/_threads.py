@@ -70,7 +70,8 @@ def run_jobs(jobs: Sequence[Callable[[], T]], side_by_side: bool = True, stop: t
         if stop is not None:
             stop.set()
         for w in workers:
-            w.join()
+            if w.ident is not None:  # started (an interrupt can come between two starts)
+                w.join()
         raise
     finally:
         torch.set_num_threads(threads)
