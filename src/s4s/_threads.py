@@ -30,12 +30,13 @@ def serialised(fn: Callable[..., T]) -> Callable[..., T]:
     return locked
 
 
-def run_jobs(jobs: Sequence[Callable[[], T]], side_by_side: bool = True, stop: threading.Event | None = None) -> list[T]:
+def run_jobs(jobs: Sequence[Callable[[], T]], side_by_side: bool = True,
+             stop: threading.Event | None = None) -> list[T]:
     """The results of ``jobs``, in order: each run on a thread of its own (``side_by_side``), or
     in turn in the calling thread.
 
-    Side by side, the torch threads are shared out (``torch.get_num_threads() // len(jobs)`` each, at least
-    one) and restored afterwards. With fewer than two jobs or two threads, the jobs run in turn
+    Side by side, the torch threads are shared out (``torch.get_num_threads() // len(jobs)``
+    each, at least one) and restored afterwards. With fewer than two jobs or two threads, the jobs run in turn
     in the calling thread (so a job that itself calls this runs its own jobs in turn). The jobs
     must not share mutable state. When one raises, or the caller is interrupted, ``stop`` is set
     so the others can end early; the first error to happen is raised once all have ended.

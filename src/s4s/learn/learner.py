@@ -406,10 +406,10 @@ def learn(
             best, ties to the earlier, so the result is the same work's in turn, up to float
             rounding where a kernel rounds differently at a lane's share of the threads than
             at all of them (bit for bit where none does, as on the mixture). On 2 cores with
-            the zoo's U-Net, ``s4s_alt`` took 0.73x the time (``benchmarks/side_by_side.py``). ``None`` (the default): on
-            when ``device`` is a CPU, there is no ``checkpoint`` (which saves inside phases)
-            and one process runs. The model must be safe to call from two threads at once, as
-            a PyTorch module in eval mode is.
+            the zoo's U-Net, ``s4s_alt`` took 0.73x the time (``benchmarks/side_by_side.py``).
+            ``None`` (the default): on when ``device`` is a CPU, there is no ``checkpoint``
+            (which saves inside phases) and one process runs. The model must be safe to call
+            from two threads at once, as a PyTorch module in eval mode is.
         _gap: the teacher's distance to a 2x-finer teacher, when a calling ``learn`` (a screen or
             ``starts``) has measured it already; internal.
         _stop: set to end the run early (with an error) when a run beside it fails; internal.
@@ -575,7 +575,8 @@ def learn(
             sched_state = {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"}
         save_checkpoint(checkpoint, Checkpoint(
             fingerprint=fp, phase=phase_idx, iteration=it, done=progress.done, best_score=track.best_score,
-            scores=scores, params=track.params.state_dict(), best_state=track.best_state, generator=track.gen.get_state(),
+            scores=scores, params=track.params.state_dict(), best_state=track.best_state,
+            generator=track.gen.get_state(),
             shift=track.shift, optimizer=None if opt is None else opt.state_dict(), scheduler=sched_state,
             extra={"train_scores": on_train_start, "screen": screened}))
 
@@ -679,12 +680,14 @@ def learn(
             retried, progress.total = True, progress.total + sum(p.iters for p in run[n_first:])
             track.best_state, track.best_score = start_state, start_score
             progress.best = start_score
-        lanes = lanes_from(run, phase_idx, n_first if phase_idx < n_first else len(run)) if side_by_side else [[phase_idx]]
+        stop_at = n_first if phase_idx < n_first else len(run)  # the second try's phases wait for the guard
+        lanes = lanes_from(run, phase_idx, stop_at) if side_by_side else [[phase_idx]]
         if len(lanes) == 1:
             run_phase(phase_idx, track)
             phase_idx += 1
             continue
-        log.info("running side by side: %s", " | ".join("+".join(run[i].name for i in lane) for lane in lanes))
+        names = " | ".join("+".join(run[i].name for i in lane) for lane in lanes)
+        log.info("lanes %s, side by side on %d torch threads", names, torch.get_num_threads())
         forks = [track.fork() for _ in lanes]
         run_jobs([partial(run_lane, run_phase, lane, fork) for lane, fork in zip(lanes, forks)], stop=progress.stop)
         track.join(forks)
