@@ -408,8 +408,9 @@ def learn(
             at all of them (bit for bit where none does, as on the mixture). On 2 cores with
             the zoo's U-Net, ``s4s_alt`` took 0.73x the time (``benchmarks/side_by_side.py``).
             ``None`` (the default): on when ``device`` is a CPU, there is no ``checkpoint``
-            (which saves inside phases) and one process runs. The model must be safe to call
-            from two threads at once, as a PyTorch module in eval mode is.
+            (which saves inside phases) and one process runs. Lanes hold their activations
+            at once (about twice the memory of the work in turn), and the model must be safe
+            to call from two threads at once, as a PyTorch module in eval mode is.
         _gap: the teacher's distance to a 2x-finer teacher, when a calling ``learn`` (a screen or
             ``starts``) has measured it already; internal.
         _stop: set to end the run early (with an error) when a run beside it fails; internal.
