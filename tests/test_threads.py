@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import json
+import logging
 import threading
 from functools import partial
 
@@ -130,3 +131,17 @@ def test_an_interrupt_stops_the_jobs_and_is_raised(two_threads):
     with pytest.raises(KeyboardInterrupt):
         run_jobs([waits, interrupts], stop=stop)  # the interrupt comes once both have started
     assert ended == [True, True] and torch.get_num_threads() == 2  # both told to stop, both ended
+
+
+def test_the_command_line_runs_in_turn_when_asked(two_threads, tmp_path, caplog):
+    from s4s.cli import main
+
+    args = ["learn", "--model", "gmm", "--teacher", "unipc:40", "--nfe", "3", "--num-samples", "24", "--iters", "16"]
+    with caplog.at_level(logging.INFO, logger="s4s.learn"):
+        assert main([*args, "--out", str(tmp_path / "side.json")]) == 0
+        side_log = caplog.text
+        caplog.clear()
+        assert main([*args, "--in-turn", "--out", str(tmp_path / "turn.json")]) == 0
+    assert "side by side" in side_log and "side by side" not in caplog.text
+    side, turn = s4s.load_solver(tmp_path / "side.json"), s4s.load_solver(tmp_path / "turn.json")
+    assert all(torch.equal(getattr(side, k), getattr(turn, k)) for k in ("sigmas", "model_sigmas", "a", "b"))

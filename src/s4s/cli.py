@@ -173,7 +173,8 @@ def _generate(model: Any, args: argparse.Namespace, seeds: list[int], label: str
     bar = _progress(len(seeds), label)
     try:
         return generate_teacher(model, seeds, _shape(model, args.shape), _teacher_spec(args), cond=_cond(args, seeds),
-                                device=args.device, cache_dir=args.cache, progress=lambda done, total: bar(done))
+                                device=args.device, cache_dir=args.cache, progress=lambda done, total: bar(done),
+                                parallel=False if getattr(args, "in_turn", False) else None)
     finally:
         bar(None)
 
@@ -219,7 +220,8 @@ def cmd_learn(args: argparse.Namespace) -> None:
     try:
         solver = learn(model, args.nfe, method=args.method, seed=args.seed, teacher_data=data, teacher=_teacher_spec(args),
                        iters=args.iters, plan=args.plan, radius=args.radius, distance=args.distance,
-                       base=base, schedule=schedule, screen=args.screen, checkpoint=args.checkpoint, checkpointing=args.checkpointing, device=args.device,
+                       base=base, schedule=schedule, screen=args.screen, checkpoint=args.checkpoint,
+                       checkpointing=args.checkpointing, device=args.device, parallel=False if args.in_turn else None,
                        callback=lambda e: bar(e.iteration, f"best score {e.best:.4g}", e.total))
     finally:
         bar(None)
@@ -381,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="save progress here and resume from it if it exists")
     p.add_argument("--checkpointing", action="store_true",
                    help="activation checkpointing per solver step (memory flat in NFE, ~1 extra forward)")
+    p.add_argument("--in-turn", action="store_true",
+                   help="run everything in turn: no lanes side by side on CPU threads (half the activation memory; "
+                        "for a model that two threads may not call at once)")
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.set_defaults(func=cmd_learn)
 
