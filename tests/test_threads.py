@@ -34,9 +34,9 @@ def test_jobs_run_on_threads_of_their_own_and_the_threads_are_restored(two_threa
         seen.append((threading.current_thread().name, torch.get_num_threads()))
         return k * k
 
-    assert run_jobs([partial(job, k) for k in range(3)]) == [0, 1, 4]
+    assert run_jobs([partial(job, k) for k in range(5)]) == [0, 1, 4, 9, 16]
     assert torch.get_num_threads() == 2
-    assert sorted(name for name, _ in seen) == ["s4s-job0", "s4s-job1", "s4s-job2"]
+    assert len(seen) == 5 and {name for name, _ in seen} <= {"s4s-job0", "s4s-job1"}  # two threads take five jobs
     assert all(threads == 1 for _, threads in seen)
     seen.clear()
     assert run_jobs([partial(job, 2), partial(job, 3)], side_by_side=False) == [4, 9]

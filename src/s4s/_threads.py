@@ -32,34 +32,45 @@ def serialised(fn: Callable[..., T]) -> Callable[..., T]:
 
 def run_jobs(jobs: Sequence[Callable[[], T]], side_by_side: bool = True,
              stop: threading.Event | None = None) -> list[T]:
-    """The results of ``jobs``, in order: each run on a thread of its own (``side_by_side``), or
-    in turn in the calling thread.
+    """The results of ``jobs``, in order: run side by side on threads (``side_by_side``), or in
+    turn in the calling thread.
 
-    Side by side, the torch threads are shared out (``torch.get_num_threads() // len(jobs)``
-    each, at least one) and restored afterwards. With fewer than two jobs or two threads, the jobs run in turn
-    in the calling thread (so a job that itself calls this runs its own jobs in turn). The jobs
-    must not share mutable state. When one raises, or the caller is interrupted, ``stop`` is set
-    so the others can end early; the first error to happen is raised once all have ended.
+    Side by side, at most ``torch.get_num_threads()`` threads take the jobs in order, each with
+    an equal share of the torch threads (at least one), restored afterwards. With fewer than
+    two jobs or two torch threads, the jobs run in turn in the calling thread (so a job that
+    itself calls this runs its own jobs in turn). The jobs must not share mutable state. When
+    one raises, or the caller is interrupted, no job starts any more and ``stop`` is set so the
+    running ones can end early; the first error to happen is raised once all have ended.
     """
     threads = torch.get_num_threads()
     if not side_by_side or len(jobs) < 2 or threads < 2:
         return [job() for job in jobs]
-    each = max(1, threads // len(jobs))
+    count = min(len(jobs), threads)
+    each = max(1, threads // count)
     results: list[T | None] = [None] * len(jobs)
     errors: list[BaseException] = []  # in the order they happened: the first is the cause
+    pending = list(range(len(jobs)))
+    halt = threading.Event()
     lock = threading.Lock()
 
-    def work(i: int) -> None:
+    def work() -> None:
         torch.set_num_threads(each)  # for this thread's own pool, where the backend keeps one per thread
-        try:
-            results[i] = jobs[i]()
-        except BaseException as e:  # noqa: BLE001 - handed to the caller below
+        while True:
             with lock:
-                errors.append(e)
-            if stop is not None:
-                stop.set()
+                if not pending or halt.is_set():
+                    return
+                i = pending.pop(0)
+            try:
+                results[i] = jobs[i]()
+            except BaseException as e:  # noqa: BLE001 - handed to the caller below
+                with lock:
+                    errors.append(e)
+                halt.set()
+                if stop is not None:
+                    stop.set()
+                return
 
-    workers = [threading.Thread(target=work, args=(i,), name=f"s4s-job{i}", daemon=True) for i in range(len(jobs))]
+    workers = [threading.Thread(target=work, name=f"s4s-job{k}", daemon=True) for k in range(count)]
     torch.set_num_threads(each)
     try:
         for w in workers:
@@ -68,6 +79,7 @@ def run_jobs(jobs: Sequence[Callable[[], T]], side_by_side: bool = True,
             while w.is_alive():
                 w.join(0.2)  # a timed wait, so Ctrl-C reaches this thread
     except BaseException:
+        halt.set()
         if stop is not None:
             stop.set()
         for w in workers:
