@@ -149,7 +149,7 @@ def main() -> None:
                                    device=args.device, plan=args.plan if method == "s4s_alt" else None,
                                    select=args.select, warmup=args.warmup,
                                    retry_warmup=args.retry_warmup, base=fixed[0], schedule=fixed[1],
-                                   starts=args.starts, screen=args.screen)
+                                   starts=args.starts, screen=args.screen, cond=cond_fn, cache_dir=args.cache)
                 res = evaluate(solver)
                 res["plan"] = solver.meta["plan"]
                 res["select"] = args.select

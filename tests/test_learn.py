@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import s4s
+from s4s.learn.learner import fresh_pairs
 from s4s.learn.params import SolverParams
 from s4s.noise import seeded_noise
 
@@ -366,3 +367,35 @@ def test_starts_are_parsed_or_refused_with_the_valid_names():
     for bad in ("deis", "deis/", "nope/karras", "deis/lognsr", None):
         with pytest.raises(ValueError, match="BASE/SCHEDULE"):
             parse_start(bad)
+
+
+def test_the_final_choice_keeps_the_candidate_best_on_fresh_pairs():
+    kw = dict(num_samples=64, teacher=TEACHER, iters=24, dtype=torch.float64)
+    for nfe, seed, chosen in ((4, 1, "ld3@4"), (3, 0, "end")):  # an end overfitted to 64 pairs; an end that holds
+        alt = s4s.learn(GMM, nfe=nfe, method="s4s_alt", seed=seed, **kw)
+        end = s4s.learn(GMM, nfe=nfe, method="s4s_alt", seed=seed, final_pairs=0, **kw)
+        final = alt.meta["metrics"]["final"]
+        assert end.meta["metrics"]["final"] is None and final["chosen"] == chosen
+        assert final["pairs"] == 1024 and final["seeds"] == [64, 1087]  # the seeds after the learning ones
+        # the candidates' distances, measured here on those seeds: the mean over samples of the mean squared error
+        noise = seeded_noise(range(64, 1088), (2,), dtype=torch.float64)
+        ref = TEACHER.sampler(GMM)(noise, None)
+        dist = lambda s: float((s.sample(GMM, noise) - ref).pow(2).mean(1).mean())  # noqa: E731
+        ld3 = s4s.learn(GMM, nfe=nfe, method="ld3", seed=seed, **kw)  # what the ld3 opening returns alone
+        assert final["distances"]["end"] == pytest.approx(dist(end), rel=1e-9)
+        assert final["distances"]["ld3@4"] == pytest.approx(dist(ld3), rel=1e-9)
+        kept = ld3 if chosen == "ld3@4" else end
+        assert all(torch.equal(getattr(alt, k), getattr(kept, k)) for k in ("sigmas", "model_sigmas", "a", "b"))
+        assert alt.meta["metrics"]["score_best"] == kept.meta["metrics"]["score_best"] == final["scores"][chosen]
+
+
+def test_fresh_pairs_follow_the_learning_seeds_and_their_conditions():
+    labelled = s4s.Denoiser(lambda x, s, c=None: GMM(x, s), GMM.sigma_min, GMM.sigma_max)  # takes a condition
+    data = s4s.generate_teacher(labelled, [3, 9, 4], (2,), TEACHER, cond=torch.tensor([7, 8, 9]), dtype=torch.float64)
+    fresh = fresh_pairs(labelled, data, TEACHER, 5, None)
+    assert fresh.seeds == [10, 11, 12, 13, 14] and fresh.cond.tolist() == [7, 8, 9, 7, 8]  # rows in turn
+    assert torch.equal(fresh.noise, seeded_noise(range(10, 15), (2,), dtype=torch.float64))
+    by_seed = fresh_pairs(labelled, data, TEACHER, 2, lambda seeds: torch.tensor(seeds) % 10)
+    assert by_seed.cond.tolist() == [0, 1]
+    with pytest.raises(ValueError, match="final_pairs"):
+        s4s.learn(GMM, nfe=3, num_samples=8, teacher=TEACHER, final_pairs=-1)

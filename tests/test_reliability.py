@@ -100,6 +100,27 @@ def test_a_run_stopped_in_its_second_try_resumes_to_the_uninterrupted_solver(tmp
     assert events[0].phase == "coef-retry" and events[0].iteration == {81: 81, 125: 121}[stop_at]  # the last check
     assert events[-1].iteration == events[-1].total == 160
 
+@pytest.mark.parametrize("stop_at", [38, 50])  # the ld3 opening's middle (steps 25-48); the coefficient phase
+def test_a_run_stopped_after_its_ld3_opening_began_keeps_that_opening_as_a_candidate(tmp_path, stop_at):
+    # this run's final choice on fresh pairs takes the ld3 opening's best over the end
+    # (tests/test_learn.py): a resumed run must remember that best
+    settings = dict(nfe=4, method="s4s_alt", num_samples=64, seed=1, teacher=TEACHER, iters=24, val_every=4,
+                    dtype=torch.float64, screen=1)
+    ckpt = tmp_path / "run.ckpt"
+
+    def stop(event):
+        if event.iteration == stop_at:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        s4s.learn(GMM, **settings, checkpoint=ckpt, callback=stop)
+    resumed = s4s.learn(GMM, **settings, checkpoint=ckpt)
+    uninterrupted = s4s.learn(GMM, **settings)
+    assert uninterrupted.meta["metrics"]["final"]["chosen"].startswith("ld3")
+    _assert_same_solver(resumed, uninterrupted)
+    assert resumed.meta["metrics"] == uninterrupted.meta["metrics"]
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
 def test_damaged_checkpoints_get_a_clear_error(tmp_path, damage):
     ckpt = tmp_path / "run.ckpt"

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -222,6 +223,7 @@ def cmd_learn(args: argparse.Namespace) -> None:
                        iters=args.iters, plan=args.plan, radius=args.radius, distance=args.distance,
                        base=base, schedule=schedule, screen=args.screen, checkpoint=args.checkpoint,
                        checkpointing=args.checkpointing, device=args.device, parallel=False if args.in_turn else None,
+                       cond=partial(_cond, args), cache_dir=args.cache,
                        callback=lambda e: bar(e.iteration, f"best score {e.best:.4g}", e.total))
     finally:
         bar(None)
@@ -303,7 +305,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         row: dict[str, Any] = {"nfe": nfe, "best hand-designed": best, "hand": hand[best]}
         for method in args.methods:
             solver = learn(model, nfe, method=method, seed=args.seed, teacher_data=train, iters=args.iters,
-                           device=args.device)
+                           teacher=_teacher_spec(args), device=args.device, cond=partial(_cond, args), cache_dir=args.cache)
             row[method] = _evaluate(model, solver, held, digits)
         rows.append(row)
         print(json.dumps(row), flush=True)

@@ -275,6 +275,53 @@ def _detached(solver: Solver) -> Solver:
                         a=solver.a.detach(), b=solver.b.detach())
 
 
+def _same(a: dict[str, Tensor], b: dict[str, Tensor]) -> bool:
+    """Whether two parameter states are equal, tensor for tensor."""
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def fresh_pairs(model: Denoiser, data: TeacherData, spec: TeacherSpec, n: int,
+                cond: Tensor | Callable[[list[int]], Tensor] | None, *, device: torch.device | str = "cpu",
+                cache_dir: str | None = None, parallel: bool | None = None) -> TeacherData:
+    """``n`` teacher pairs on the seeds after ``data``'s (``max(data.seeds) + 1``, ...), with the
+    sample shape and dtype of ``data``. Conditions: ``cond(seeds)`` when ``cond`` is a function,
+    else ``data``'s condition rows in turn (row ``k % len(data)`` for the ``k``-th fresh seed)."""
+    seeds = list(range(max(data.seeds) + 1, max(data.seeds) + 1 + n))
+    if callable(cond):
+        fresh_cond = cond(seeds)
+    elif data.cond is not None:
+        fresh_cond = data.cond[torch.arange(n) % len(data)]
+    else:
+        fresh_cond = None
+    return generate_teacher(model, seeds, tuple(data.noise.shape[1:]), spec, cond=fresh_cond,
+                            dtype=data.noise.dtype, device=device, cache_dir=cache_dir, parallel=parallel)
+
+
+def _final_choice(candidates: dict[str, tuple[float, dict[str, Tensor], float]], params: SolverParams,
+                  model: Denoiser, data: TeacherData, spec: TeacherSpec, n: int,
+                  cond: Tensor | Callable[[list[int]], Tensor] | None, dist: Distance,
+                  decode: Callable[[Tensor], Tensor] | None, chunk: int, device: torch.device | str, cache_dir: str | None, parallel: bool | None,
+                  ) -> tuple[dict[str, Tensor], float, float, dict[str, Any]]:
+    """The candidate (name -> selection score, state, validation distance; ``"end"`` first) with
+    the lowest mean distance on ``n`` fresh teacher pairs, ties to the earlier: its state,
+    selection score and validation distance, and a record of the choice."""
+    started = time.perf_counter()
+    fresh = fresh_pairs(model, data, spec, n, cond, device=device, cache_dir=cache_dir, parallel=parallel)
+    on_fresh = _Batches(model, fresh, dist, decode, chunk)
+    scored: dict[str, float] = {}
+    for name, (_, state, _) in candidates.items():
+        params.load_state_dict(state)
+        with torch.no_grad():
+            scored[name] = on_fresh.mean(_detached(params.solver()))
+    chosen = min(scored, key=lambda k: scored[k])
+    log.info("final choice on %d fresh teacher pairs (seeds %d..%d, %.1f s): %s -> %s", n, fresh.seeds[0],
+             fresh.seeds[-1], time.perf_counter() - started, ", ".join(f"{k} {v:.4g}" for k, v in scored.items()),
+             chosen)
+    score, state, val = candidates[chosen]
+    return state, score, val, {"pairs": n, "seeds": [fresh.seeds[0], fresh.seeds[-1]], "distances": scored,
+                               "scores": {k: c[0] for k, c in candidates.items()}, "chosen": chosen}
+
+
 def _distance_name(distance: str | Distance) -> str:
     return distance if isinstance(distance, str) else getattr(distance, "__name__", "callable")
 
@@ -331,6 +378,7 @@ def learn(
     select: str = "all",
     starts: int = 1,
     screen: int = 2,
+    final_pairs: int = 1024,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     cache_dir: str | None = None,
@@ -398,6 +446,15 @@ def learn(
             Not used when ``base`` and ``schedule`` are both given, or with ``starts > 1``.
             ``solver.meta["screen"]`` gives each tried start's probe score (``None`` without a
             screen).
+        final_pairs: for a plan with ``@fresh`` phases (``s4s_alt``'s ``ld3`` opening), how many
+            fresh teacher pairs judge the run's end against the best of each ``@fresh`` phase
+            (which ``ld3`` alone would have returned): seeds after the learning ones, with
+            ``cond`` called on them, or else the learning conditions' rows in turn. The later
+            phases are fitted to the learning pairs, so those pairs favour them; where their gain
+            is small it can be a loss on new noise (``benchmarks/HISTORY.md``, "A final choice on
+            fresh pairs"). Made only when there is something to choose between; ``cache_dir``
+            caches them. 0: no final choice, the end is returned. ``solver.meta["metrics"]
+            ["final"]`` gives each candidate's distance on these pairs.
         parallel: run independent work side by side on CPU threads, the torch threads shared
             out among them: the screen's probes, the ``starts`` runs, and the lanes of a plan
             (a ``@fresh`` phase beside the phases before it: ``s4s_alt``'s joint opening beside
@@ -430,6 +487,8 @@ def learn(
                        ("rounds", rounds), ("starts", starts), ("screen", screen)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key} must be a positive int, got {value!r}")
+    if isinstance(final_pairs, bool) or not isinstance(final_pairs, int) or final_pairs < 0:
+        raise ValueError(f"final_pairs must be a non-negative int, got {final_pairs!r}")
     if not 0 <= radius < 1:
         raise ValueError(f"radius must be in [0, 1), got {radius}")
     if select not in ("all", "val"):
@@ -522,7 +581,8 @@ def learn(
                         teacher=spec, teacher_data=teacher_data, distance=distance, decode=decode, radius=radius,
                         iters=iters, rounds=rounds, plan=plan, batch_size=batch_size, band=band, lr=lr,
                         warmup=warmup, retry_warmup=retry_warmup, val_fraction=val_fraction, val_every=val_every,
-                        select=select, device=device, dtype=dtype, callback=shared,
+                        select=select, final_pairs=final_pairs, cond=cond, cache_dir=cache_dir, device=device,
+                        dtype=dtype, callback=shared,
                         checkpoint=None if checkpoint is None else f"{checkpoint}.start{k + 1}",
                         checkpointing=checkpointing, parallel=side_by_side, _gap=gap, _stop=stop)
                 for k, key in enumerate(leaders)]
@@ -557,8 +617,14 @@ def learn(
     run = list(phases) + (_second_try(phases) if retries else [])
     n_first = len(phases)
     progress = _Progress(sum(p.iters for p in phases), start_score, callback, stop=stop)
+    # each ``@fresh`` phase's best (score, state) from its own start: a candidate for the final choice
+    openings: dict[int, tuple[float, dict[str, Tensor]]] = {}
     first_phase = 0
     if resume is not None:
+        like = params.state_dict()
+        openings = {int(i): (o["score"], {k: torch.tensor(v, dtype=like[k].dtype, device=like[k].device)
+                                          for k, v in o["state"].items()})
+                    for i, o in (resume.extra.get("openings") or {}).items()}
         params.load_state_dict(resume.params)
         track.best_state, track.best_score = resume.best_state, resume.best_score
         gen.set_state(resume.generator)
@@ -579,7 +645,9 @@ def learn(
             scores=scores, params=track.params.state_dict(), best_state=track.best_state,
             generator=track.gen.get_state(),
             shift=track.shift, optimizer=None if opt is None else opt.state_dict(), scheduler=sched_state,
-            extra={"train_scores": on_train_start, "screen": screened}))
+            extra={"train_scores": on_train_start, "screen": screened,
+                   "openings": {str(i): {"score": o[0], "state": {k: v.tolist() for k, v in o[1].items()}}
+                                for i, o in openings.items()}}))
 
     def guard(state: dict[str, Tensor], state_score: float) -> tuple[bool, float]:
         """(whether the solver of ``state`` beats the start on the training and the validation
@@ -619,6 +687,7 @@ def learn(
         elif phase.from_start:
             params.load_state_dict(start_state)
             if phase.fresh:
+                openings[phase_idx] = (start_score, start_state)
                 track.gen.set_state(stream_start)
                 if shift is not None:
                     with torch.no_grad():
@@ -656,9 +725,13 @@ def learn(
                 with torch.no_grad():
                     checked = _detached(params.solver())
                 score_now, val_now = score(checked)
+                state = None
                 if score_now < track.best_score:
                     track.best_score = score_now
-                    track.best_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
+                    track.best_state = state = {k: v.detach().clone() for k, v in params.state_dict().items()}
+                if phase.fresh and score_now < openings[phase_idx][0]:
+                    openings[phase_idx] = (score_now, state or {k: v.detach().clone()
+                                                                for k, v in params.state_dict().items()})
                 log.debug("%s %d/%d loss %.4g score %.4g val %.4g best %.4g", phase.name, it + 1, phase.iters,
                           float(total_loss), score_now, val_now, track.best_score)
                 if it + 1 < phase.iters:
@@ -700,6 +773,19 @@ def learn(
     if not accepted:
         log.warning("%s: keeping the starting solver", method)
         best_state, best_score, val_best = start_state, start_score, scores[start_key]
+    final = None
+    if accepted and final_pairs > 0:
+        candidates = {"end": (best_score, best_state, val_best)}
+        for i, (o_score, o_state) in sorted(openings.items()):
+            if (i >= n_first) != retried or o_score >= start_score or _same(o_state, best_state):
+                continue  # another try's, nothing learned, or the end itself
+            ok, o_val = guard(o_state, o_score)
+            if ok:
+                candidates[f"{run[i].name}@{i}"] = (o_score, o_state, o_val)
+        if len(candidates) > 1:
+            best_state, best_score, val_best, final = _final_choice(
+                candidates, params, model, teacher_data, spec, final_pairs, cond, dist, decode, chunk, device, cache_dir,
+                parallel)
     params.load_state_dict(best_state)
     with torch.no_grad():
         learned = _detached(params.solver())
@@ -714,6 +800,7 @@ def learn(
             "retried": retried, "screen": screened,
             "metrics": {"select": select, "score_start": start_score, "score_best": best_score,
                         "val_start": scores[start_key], "val_best": val_best, "teacher_gap_rmse": gap,
+                        "final": final,
                         "candidates": scores, "candidates_all_pairs": overall},
             "seconds": round(time.perf_counter() - started, 2),
         },
