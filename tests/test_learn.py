@@ -372,7 +372,7 @@ def test_starts_are_parsed_or_refused_with_the_valid_names():
 def test_the_final_choice_keeps_the_candidate_best_on_fresh_pairs():
     kw = dict(num_samples=64, teacher=TEACHER, iters=24, dtype=torch.float64)
     for nfe, seed, chosen in ((4, 1, "ld3@4"), (3, 0, "end")):  # an end overfitted to 64 pairs; an end that holds
-        alt = s4s.learn(GMM, nfe=nfe, method="s4s_alt", seed=seed, **kw)
+        alt = s4s.learn(GMM, nfe=nfe, method="s4s_alt", seed=seed, final_pairs=1024, **kw)
         end = s4s.learn(GMM, nfe=nfe, method="s4s_alt", seed=seed, final_pairs=0, **kw)
         final = alt.meta["metrics"]["final"]
         assert end.meta["metrics"]["final"] is None and final["chosen"] == chosen
@@ -385,6 +385,8 @@ def test_the_final_choice_keeps_the_candidate_best_on_fresh_pairs():
         assert final["distances"]["end"] == pytest.approx(dist(end), rel=1e-9)
         assert final["distances"]["ld3@4"] == pytest.approx(dist(ld3), rel=1e-9)
         kept = ld3 if chosen == "ld3@4" else end
+        default = s4s.learn(GMM, nfe=nfe, method="s4s_alt", seed=seed, **kw).meta["metrics"]["final"]
+        assert default["pairs"] == 128 and default["seeds"] == [64, 191]  # twice the learning pairs, at most 1,024
         assert all(torch.equal(getattr(alt, k), getattr(kept, k)) for k in ("sigmas", "model_sigmas", "a", "b"))
         assert alt.meta["metrics"]["score_best"] == kept.meta["metrics"]["score_best"] == final["scores"][chosen]
 

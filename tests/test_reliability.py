@@ -105,7 +105,7 @@ def test_a_run_stopped_after_its_ld3_opening_began_keeps_that_opening_as_a_candi
     # this run's final choice on fresh pairs takes the ld3 opening's best over the end
     # (tests/test_learn.py): a resumed run must remember that best
     settings = dict(nfe=4, method="s4s_alt", num_samples=64, seed=1, teacher=TEACHER, iters=24, val_every=4,
-                    dtype=torch.float64, screen=1)
+                    dtype=torch.float64, screen=1, final_pairs=1024)
     ckpt = tmp_path / "run.ckpt"
 
     def stop(event):

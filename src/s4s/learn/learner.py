@@ -378,7 +378,7 @@ def learn(
     select: str = "all",
     starts: int = 1,
     screen: int = 2,
-    final_pairs: int = 1024,
+    final_pairs: int | None = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     cache_dir: str | None = None,
@@ -447,7 +447,7 @@ def learn(
             ``solver.meta["screen"]`` gives each tried start's probe score (``None`` without a
             screen).
         final_pairs: for a plan with ``@fresh`` phases (``s4s_alt``'s ``ld3`` opening), how many
-            fresh teacher pairs judge the run's end against the best of each ``@fresh`` phase
+            fresh teacher pairs (default: twice the learning pairs, at most 1,024) judge the run's end against the best of each ``@fresh`` phase
             (which ``ld3`` alone would have returned): seeds after the learning ones, with
             ``cond`` called on them, or else the learning conditions' rows in turn. The later
             phases are fitted to the learning pairs, so those pairs favour them; where their gain
@@ -487,8 +487,9 @@ def learn(
                        ("rounds", rounds), ("starts", starts), ("screen", screen)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key} must be a positive int, got {value!r}")
-    if isinstance(final_pairs, bool) or not isinstance(final_pairs, int) or final_pairs < 0:
-        raise ValueError(f"final_pairs must be a non-negative int, got {final_pairs!r}")
+    if final_pairs is not None and (isinstance(final_pairs, bool) or not isinstance(final_pairs, int)
+                                    or final_pairs < 0):
+        raise ValueError(f"final_pairs must be None or a non-negative int, got {final_pairs!r}")
     if not 0 <= radius < 1:
         raise ValueError(f"radius must be in [0, 1), got {radius}")
     if select not in ("all", "val"):
@@ -774,7 +775,8 @@ def learn(
         log.warning("%s: keeping the starting solver", method)
         best_state, best_score, val_best = start_state, start_score, scores[start_key]
     final = None
-    if accepted and final_pairs > 0:
+    n_final = min(1024, 2 * len(teacher_data)) if final_pairs is None else final_pairs
+    if accepted and n_final > 0:
         candidates = {"end": (best_score, best_state, val_best)}
         for i, (o_score, o_state) in sorted(openings.items()):
             if (i >= n_first) != retried or o_score >= start_score or _same(o_state, best_state):
@@ -784,7 +786,7 @@ def learn(
                 candidates[f"{run[i].name}@{i}"] = (o_score, o_state, o_val)
         if len(candidates) > 1:
             best_state, best_score, val_best, final = _final_choice(
-                candidates, params, model, teacher_data, spec, final_pairs, cond, dist, decode, chunk, device, cache_dir,
+                candidates, params, model, teacher_data, spec, n_final, cond, dist, decode, chunk, device, cache_dir,
                 parallel)
     params.load_state_dict(best_state)
     with torch.no_grad():
