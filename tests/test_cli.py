@@ -83,6 +83,7 @@ def test_module_factory_models(tmp_path, capsys, monkeypatch):
     (["learn", "--model", "gmm", "--nfe", "3", "--start", "deis", "--out", "x.json"], 2, "--start: a start must be BASE/SCHEDULE"),
     (["learn", "--model", "gmm", "--nfe", "3", "--start", "deis/lognsr", "--out", "x.json"], 2, "got 'deis/lognsr'"),
     (["learn", "--model", "gmm", "--nfe", "3", "--screen", "0", "--out", "x.json"], 2, "--screen: the number of starts"),
+    (["learn", "--model", "gmm", "--nfe", "3", "--final-pairs", "-1", "--out", "x.json"], 2, "--final-pairs: the number"),
 ])
 def test_usage_and_failure_exit_codes(tmp_path, monkeypatch, capsys, argv, code, message):
     monkeypatch.chdir(tmp_path)
@@ -121,3 +122,19 @@ def test_diffusers_pipeline_folder_as_model(tmp_path):
     spec = f"diffusers:{zoo.path('digits-ddpm')}"
     assert main(["sample", "--model", spec, "--solver", "dpmpp_2m", "--nfe", "3", "--seeds", "0-3", "--out", str(out)]) == 0
     assert out.stat().st_size > 0
+
+
+def test_learn_hands_the_final_choice_its_pairs_conditions_and_cache(tmp_path, monkeypatch):
+    seen = {}
+
+    def learn(model, nfe, **kw):
+        seen.update(kw)
+        raise RuntimeError("recorded")
+
+    monkeypatch.setattr(s4s, "learn", learn)
+    args = ["learn", "--model", "gmm", "--teacher", "unipc:10", "--nfe", "3", "--num-samples", "8",
+            "--final-pairs", "40", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "x.json")]
+    with pytest.raises(RuntimeError, match="recorded"):
+        main(args)
+    assert seen["final_pairs"] == 40 and seen["cache_dir"] == str(tmp_path / "cache")
+    assert seen["cond"]([3, 14]) is None  # no guidance: no conditions for the fresh seeds either

@@ -212,6 +212,8 @@ def cmd_learn(args: argparse.Namespace) -> None:
     if args.plan is not None:
         parse_plan(args.plan)  # a bad plan is refused before the teacher is made
     base, schedule = _start(args.start)
+    if args.final_pairs is not None and args.final_pairs < 0:
+        raise UsageError(f"--final-pairs: the number of fresh pairs must be 0 or more, got {args.final_pairs}")
     if args.screen < 1:
         raise UsageError(f"--screen: the number of starts to screen must be at least 1, got {args.screen}")
     model = _resolve_model(args.model, args.guidance, args.device)
@@ -223,7 +225,7 @@ def cmd_learn(args: argparse.Namespace) -> None:
                        iters=args.iters, plan=args.plan, radius=args.radius, distance=args.distance,
                        base=base, schedule=schedule, screen=args.screen, checkpoint=args.checkpoint,
                        checkpointing=args.checkpointing, device=args.device, parallel=False if args.in_turn else None,
-                       cond=partial(_cond, args), cache_dir=args.cache,
+                       cond=partial(_cond, args), cache_dir=args.cache, final_pairs=args.final_pairs,
                        callback=lambda e: bar(e.iteration, f"best score {e.best:.4g}", e.total))
     finally:
         bar(None)
@@ -376,6 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", metavar="BASE/SCHEDULE",
                    help="start from this hand-designed solver, e.g. deis/logsnr, instead of the best candidate on "
                         "the teacher pairs (the start can decide the basin: benchmarks/HISTORY.md, 'Starting points')")
+    p.add_argument("--final-pairs", type=int, default=None, metavar="N",
+                   help="fresh teacher pairs on which s4s_alt chooses between its end and its ld3 opening "
+                        "(default: twice --num-samples, at most 1024; 0: no choice)")
     p.add_argument("--screen", type=int, default=2, metavar="K",
                    help="probe the K leading starts with a short joint phase each and learn from the best "
                         "(default 2; 1: no screen; benchmarks/HISTORY.md, 'Screening starts')")
