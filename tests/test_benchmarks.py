@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from final_choices import render as render_choices, rows as choice_rows  # noqa: E402
 from learn_table import render  # noqa: E402
 from merge_tables import merge  # noqa: E402
 from paired_heldout import paired, worst_share  # noqa: E402
@@ -80,3 +81,19 @@ def test_teacher_pairs_are_the_tables_and_are_cached(tmp_path):
     assert torch.equal(data.samples, TeacherSpec().sampler(gmm)(data.noise, None))
     assert torch.equal(teacher_pairs("gmm", gmm, [0, 1, 2], str(tmp_path)).samples, data.samples)
     assert any(tmp_path.iterdir())
+
+
+def test_final_choices_reads_the_learners_choice_and_joins_the_table_before(tmp_path):
+    import json
+
+    cell = tmp_path / "digits-10"
+    cell.mkdir()
+    (cell / "learn_table.json").write_text(json.dumps([row(10, 0.1, s4s_alt={"rmse": 0.023, "seconds": 9.0})]))
+    (tmp_path / "digits-10.log").write_text(
+        "noise\nfinal choice on 1024 fresh teacher pairs (seeds 512..1535, 59.4 s): end 0.0004373, ld3@4 0.0003517 -> ld3@4\n")
+    before = [row(10, 0.1, s4s_alt={"rmse": 0.024, "seconds": 8.0}, ld3={"rmse": 0.023})]
+    (r,) = choice_rows(tmp_path, before)
+    assert r["choice"] == {"pairs": 1024, "distances": {"end": 0.0004373, "ld3@4": 0.0003517}, "chosen": "ld3@4"}
+    assert (r["before"], r["ld3"], r["now"], r["seconds_before"]) == (0.024, 0.023, 0.023, 8.0)
+    assert render_choices([r]).splitlines()[-1] == (
+        "| digits | 10 | 0.0004373 | 0.0003517 | ld3 opening | 0.024 | 0.023 | 0.023 | 8 | 9 |")
