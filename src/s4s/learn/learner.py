@@ -300,7 +300,8 @@ def fresh_pairs(model: Denoiser, data: TeacherData, spec: TeacherSpec, n: int,
 def _final_choice(candidates: dict[str, tuple[float, dict[str, Tensor], float]], params: SolverParams,
                   model: Denoiser, data: TeacherData, spec: TeacherSpec, n: int,
                   cond: Tensor | Callable[[list[int]], Tensor] | None, dist: Distance,
-                  decode: Callable[[Tensor], Tensor] | None, chunk: int, device: torch.device | str, cache_dir: str | None, parallel: bool | None,
+                  decode: Callable[[Tensor], Tensor] | None, chunk: int, device: torch.device | str,
+                  cache_dir: str | None, parallel: bool | None,
                   ) -> tuple[dict[str, Tensor], float, float, dict[str, Any]]:
     """The candidate (name -> selection score, state, validation distance; ``"end"`` first) with
     the lowest mean distance on ``n`` fresh teacher pairs, ties to the earlier: its state,
@@ -447,9 +448,9 @@ def learn(
             ``solver.meta["screen"]`` gives each tried start's probe score (``None`` without a
             screen).
         final_pairs: for a plan with ``@fresh`` phases (``s4s_alt``'s ``ld3`` opening), how many
-            fresh teacher pairs (default: twice the learning pairs, at most 1,024) judge the run's end against the best of each ``@fresh`` phase
-            (which ``ld3`` alone would have returned): seeds after the learning ones, with
-            ``cond`` called on them, or else the learning conditions' rows in turn. The later
+            fresh teacher pairs (default: twice the learning pairs, at most 1,024) judge the
+            run's end against the best of each ``@fresh`` phase (which ``ld3`` alone would have
+            returned): seeds after the learning ones, with ``cond`` called on them, or else the learning conditions' rows in turn. The later
             phases are fitted to the learning pairs, so those pairs favour them; where their gain
             is small it can be a loss on new noise (``benchmarks/HISTORY.md``, "A final choice on
             fresh pairs"). Made only when there is something to choose between; ``cache_dir``
