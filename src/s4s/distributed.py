@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -43,8 +44,17 @@ def init(device: str | torch.device = "cpu") -> torch.device:
 
 
 def _close() -> None:
-    if _active():
-        dist.destroy_process_group()
+    """Destroy the group at exit, after the ranks meet: a rank that tears gloo down while a peer
+    is still talking to it can abort in the backend's threads. The meeting is bounded (gloo's
+    ``monitored_barrier``), so a rank whose peer died still exits."""
+    if not _active():
+        return
+    if dist.get_backend() == "gloo" and world_size() > 1:
+        try:
+            dist.monitored_barrier(timeout=timedelta(seconds=60))
+        except RuntimeError as err:  # a peer left without reaching the barrier
+            log.warning("process group closed without every rank: %s", err)
+    dist.destroy_process_group()
 
 
 def _active() -> bool:
