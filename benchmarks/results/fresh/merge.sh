@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
 # The README's table with learn(final_pairs=...), the default since this run: the s4s_alt cells
-# rerun here (run-a.sh, run-b.sh, then run-a2.sh, run-b2.sh), every other figure from the table
-# before (benchmarks/results/screen/merge.sh): s4s, ld3 and joint, whose code paths the final
-# choice does not touch, and s4s_alt in the four cells not rerun yet: the runners were stopped
-# (the cell in progress ran to its end) to leave this session time for the demo, run-a2.sh once
-# digits NFE 3 began (guided digits NFE 3 and 10 not run; NFE 4 ran on its own, run-c.sh),
-# run-b2.sh once digits-ddpm NFE 6 began (guided digits NFE 5, digits-ddpm NFE 10 not run). Then final_choices.md: what the
-# choice did in each rerun cell.
+# rerun here (run-a.sh, run-b.sh, then run-a2.sh, run-b2.sh, run-c.sh; the four cells those left,
+# guided digits NFE 3, 5, 10 and digits-ddpm NFE 10, in a later session: run-d.sh, run-e.sh), every
+# other figure from the table before (benchmarks/results/screen/merge.sh): s4s, ld3 and joint,
+# whose code paths the final choice does not touch. Then final_choices.md: what the choice did in
+# each rerun cell.
 set -eu
 cd "$(dirname "$0")/../../.."
 F=benchmarks/results/fresh
