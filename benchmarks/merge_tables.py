@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learn_table import METHODS, render  # noqa: E402
+from learn_table import METHODS, MODELS, render  # noqa: E402
 
 from s4s._atomic import write_text_atomic  # noqa: E402
 
@@ -29,7 +29,8 @@ log = logging.getLogger("merge_tables")
 
 
 def merge(tables: list[tuple[str, list[dict]]], prefer_first: bool = False) -> tuple[list[dict], float]:
-    """(joined rows, by model in first-seen order, then by NFE; the largest relative difference
+    """(joined rows, by model in the benchmark's order (``learn_table.MODELS``; others after, in
+    first-seen order), then by NFE; the largest relative difference
     of a row's hand-designed RMSE between runs). Each method cell gains ``source``: its file.
 
     A method measured in two inputs raises ``ValueError``, unless ``prefer_first``: then the
@@ -54,7 +55,8 @@ def merge(tables: list[tuple[str, list[dict]]], prefer_first: bool = False) -> t
                         raise ValueError(f"{key[0]} NFE {key[1]}: {method} is in two inputs "
                                          f"({joined[method]['source']} and {source})")
                     joined[method] = {**row[method], "source": source}
-    models = list(dict.fromkeys(model for model, _ in rows))  # first-seen order
+    models = [m for m in MODELS if any(m == model for model, _ in rows)]
+    models += list(dict.fromkeys(model for model, _ in rows if model not in models))
     return sorted(rows.values(), key=lambda r: (models.index(r["model"]), r["nfe"])), worst
 
 

@@ -48,6 +48,16 @@ def test_merge_can_prefer_the_earlier_input_of_a_method_measured_twice(caplog):
     assert "ld3 0.036 from gpu.json kept, 0.04 from cpu.json not used" in caplog.text
 
 
+def test_merge_orders_rows_as_the_benchmark_lists_models_then_by_nfe():
+    def at(model, nfe):
+        return {**row(nfe, 0.2), "model": model}
+
+    rows, _ = merge([("a.json", [at("digits-flow", 10), at("mine", 4), at("digits", 10)]),
+                     ("b.json", [at("gmm", 5), at("digits", 3)])])
+    assert [(r["model"], r["nfe"]) for r in rows] == [
+        ("gmm", 5), ("digits", 3), ("digits", 10), ("digits-flow", 10), ("mine", 4)]
+
+
 def test_paired_heldout_reports_the_difference_per_block_and_its_standard_error():
     import torch
     res = paired({"s4s_alt": torch.tensor([1.0, 2.0, 3.0, 4.0]), "ld3": torch.ones(4)}, blocks=2)
@@ -93,7 +103,14 @@ def test_final_choices_reads_the_learners_choice_and_joins_the_table_before(tmp_
         "noise\nfinal choice on 1024 fresh teacher pairs (seeds 512..1535, 59.4 s): end 0.0004373, ld3@4 0.0003517 -> ld3@4\n")
     before = [row(10, 0.1, s4s_alt={"rmse": 0.024, "seconds": 8.0}, ld3={"rmse": 0.023})]
     (r,) = choice_rows(tmp_path, before)
-    assert r["choice"] == {"pairs": 1024, "distances": {"end": 0.0004373, "ld3@4": 0.0003517}, "chosen": "ld3@4"}
+    assert r["choice"] == {"pairs": 1024, "distances": {"end": 0.0004373, "ld3@4": 0.0003517}, "z": {},
+                           "chosen": "ld3@4"}  # a log from before z was logged
     assert (r["before"], r["ld3"], r["now"], r["seconds_before"]) == (0.024, 0.023, 0.023, 8.0)
     assert render_choices([r]).splitlines()[-1] == (
-        "| digits | 10 | 0.0004373 | 0.0003517 | ld3 opening | 0.024 | 0.023 | 0.023 | 8 | 9 |")
+        "| digits | 10 | 0.0004373 | 0.0003517 | — | ld3 opening | 0.024 | 0.023 | 0.023 | 8 | 9 |")
+    (tmp_path / "digits-10.log").write_text(
+        "final choice on 1024 fresh teacher pairs (seeds 512..1535, 5.1 s): end 0.0004373, ld3@4 0.0003517 (z -3.07)"
+        " -> ld3@4\n")
+    (r,) = choice_rows(tmp_path, before)
+    assert r["choice"]["z"] == {"ld3@4": -3.07} and r["choice"]["distances"]["ld3@4"] == 0.0003517
+    assert "| 0.0003517 | -3.07 | ld3 opening |" in render_choices([r])

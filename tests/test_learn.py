@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
 
 import s4s
+from s4s.learn import learner
 from s4s.learn.learner import fresh_pairs
 from s4s.learn.params import SolverParams
 from s4s.noise import seeded_noise
@@ -369,7 +371,7 @@ def test_starts_are_parsed_or_refused_with_the_valid_names():
             parse_start(bad)
 
 
-def test_the_final_choice_keeps_the_candidate_best_on_fresh_pairs():
+def test_the_final_choice_keeps_an_opening_only_when_fresh_pairs_show_it_ahead(monkeypatch):
     kw = dict(num_samples=64, teacher=TEACHER, iters=24, dtype=torch.float64)
     for nfe, seed, chosen in ((4, 1, "ld3@4"), (3, 0, "end")):  # an end overfitted to 64 pairs; an end that holds
         alt = s4s.learn(GMM, nfe=nfe, method="s4s_alt", seed=seed, final_pairs=1024, **kw)
@@ -384,11 +386,30 @@ def test_the_final_choice_keeps_the_candidate_best_on_fresh_pairs():
         ld3 = s4s.learn(GMM, nfe=nfe, method="ld3", seed=seed, **kw)  # what the ld3 opening returns alone
         assert final["distances"]["end"] == pytest.approx(dist(end), rel=1e-9)
         assert final["distances"]["ld3@4"] == pytest.approx(dist(ld3), rel=1e-9)
+        each = lambda s: (s.sample(GMM, noise) - ref).pow(2).mean(1)  # noqa: E731
+        diff = each(ld3) - each(end)
+        z = float(diff.mean() / (diff.std() / 1024 ** 0.5))
+        assert final["z"]["ld3@4"] == pytest.approx(z, rel=1e-6) and (z < -final["z_needed"]) == (chosen == "ld3@4")
         kept = ld3 if chosen == "ld3@4" else end
         default = s4s.learn(GMM, nfe=nfe, method="s4s_alt", seed=seed, **kw).meta["metrics"]["final"]
         assert default["pairs"] == 128 and default["seeds"] == [64, 191]  # twice the learning pairs, at most 1,024
         assert all(torch.equal(getattr(alt, k), getattr(kept, k)) for k in ("sigmas", "model_sigmas", "a", "b"))
         assert alt.meta["metrics"]["score_best"] == kept.meta["metrics"]["score_best"] == final["scores"][chosen]
+    # at NFE 4 the opening is ahead by about 7 standard errors: asked for 8, the end stays
+    monkeypatch.setattr(learner, "FINAL_Z", 8.0)
+    strict = s4s.learn(GMM, nfe=4, method="s4s_alt", seed=1, final_pairs=1024, **kw)
+    final = strict.meta["metrics"]["final"]
+    assert final["chosen"] == "end" and final["distances"]["ld3@4"] < final["distances"]["end"]
+    assert -8 < final["z"]["ld3@4"] < -2 and final["z_needed"] == 8.0
+
+
+def test_paired_z_is_the_mean_difference_over_its_standard_error():
+    a, b = torch.tensor([1.0, 2.0, 4.0, 3.0]), torch.tensor([2.0, 2.5, 4.0, 4.5])
+    diff = a - b  # -1, -0.5, 0, -1.5: mean -0.75, sample std 0.645
+    assert learner.paired_z(a, b) == pytest.approx(-0.75 / (diff.std().item() / 2))
+    assert learner.paired_z(b, a) == pytest.approx(0.75 / (diff.std().item() / 2))
+    assert learner.paired_z(a, a) == 0.0 and learner.paired_z(a, a + 1) == -math.inf
+    assert math.isnan(learner.paired_z(a, torch.tensor([1.0, math.inf, 1.0, 1.0])))
 
 
 def test_fresh_pairs_follow_the_learning_seeds_and_their_conditions():

@@ -379,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from this hand-designed solver, e.g. deis/logsnr, instead of the best candidate on "
                         "the teacher pairs (the start can decide the basin: benchmarks/HISTORY.md, 'Starting points')")
     p.add_argument("--final-pairs", type=int, default=None, metavar="N",
-                   help="fresh teacher pairs on which s4s_alt chooses between its end and its ld3 opening "
+                   help="fresh teacher pairs on which s4s_alt chooses between its end and its ld3 opening, "
+                        "kept only if ahead by more than two paired standard errors "
                         "(default: twice --num-samples, at most 1024; 0: no choice)")
     p.add_argument("--screen", type=int, default=2, metavar="K",
                    help="probe the K leading starts with a short joint phase each and learn from the best "

@@ -249,6 +249,16 @@ class _Batches:
         total = float(distributed.all_reduce_sum(total)) / len(self.data)
         return total if math.isfinite(total) else math.inf
 
+    def each(self, solver: Solver) -> Tensor:
+        """Distance of every pair, shape ``(len(data),)``, float64 on the CPU (all ranks')."""
+        mine = distributed.local(torch.arange(len(self.data)))
+        out = torch.zeros(len(self.data), dtype=torch.float64)
+        with torch.no_grad():
+            for start in range(0, len(mine), self.chunk):
+                idx = mine[start:start + self.chunk]
+                out[idx] = self.loss(solver, idx).to(torch.float64).cpu()
+        return distributed.all_reduce_sum(out)
+
 
 def _sum_gradients(params: list[Tensor]) -> None:
     """Sum gradients over ranks (a rank whose share missed a parameter contributes zeros)."""
@@ -297,30 +307,58 @@ def fresh_pairs(model: Denoiser, data: TeacherData, spec: TeacherSpec, n: int,
                             dtype=data.noise.dtype, device=device, cache_dir=cache_dir, parallel=parallel)
 
 
+FINAL_Z = 2.0
+"""How far ahead an opening must be to replace the end in the final choice: its paired mean
+difference on the fresh pairs, in standard errors."""
+
+
+def paired_z(a: Tensor, b: Tensor) -> float:
+    """``mean(a - b)`` over its standard error, for per-pair distances ``a``, ``b`` of shape ``(n,)``:
+    below 0 when ``a`` is lower. ``-inf``/``inf`` when every pair differs by the same amount, 0 when
+    none differs, ``nan`` when a distance is not finite."""
+    diff = (a - b).to(torch.float64)
+    if not bool(torch.isfinite(diff).all()):
+        return math.nan
+    mean = float(diff.mean())
+    se = float(diff.std()) / math.sqrt(len(diff)) if len(diff) > 1 else 0.0
+    if se > 0:
+        return mean / se
+    return 0.0 if mean == 0 else math.copysign(math.inf, mean)
+
+
 def _final_choice(candidates: dict[str, tuple[float, dict[str, Tensor], float]], params: SolverParams,
                   model: Denoiser, data: TeacherData, spec: TeacherSpec, n: int,
                   cond: Tensor | Callable[[list[int]], Tensor] | None, dist: Distance,
                   decode: Callable[[Tensor], Tensor] | None, chunk: int, device: torch.device | str,
                   cache_dir: str | None, parallel: bool | None,
                   ) -> tuple[dict[str, Tensor], float, float, dict[str, Any]]:
-    """The candidate (name -> selection score, state, validation distance; ``"end"`` first) with
-    the lowest mean distance on ``n`` fresh teacher pairs, ties to the earlier: its state,
-    selection score and validation distance, and a record of the choice."""
+    """Choose between the end (``candidates["end"]``) and the openings (the other entries; name ->
+    selection score, state, validation distance) on ``n`` fresh teacher pairs: an opening replaces
+    the end only when it is ahead by more than ``FINAL_Z`` paired standard errors (``paired_z``
+    below ``-FINAL_Z``; of several such, the lowest mean). The end is the whole plan's result and
+    the openings are its first phases, so a tie, or a lead the fresh pairs cannot tell from noise,
+    keeps it. Returns the chosen state, selection score, validation distance and a record."""
     started = time.perf_counter()
     fresh = fresh_pairs(model, data, spec, n, cond, device=device, cache_dir=cache_dir, parallel=parallel)
     on_fresh = _Batches(model, fresh, dist, decode, chunk)
-    scored: dict[str, float] = {}
+    each: dict[str, Tensor] = {}
     for name, (_, state, _) in candidates.items():
         params.load_state_dict(state)
-        with torch.no_grad():
-            scored[name] = on_fresh.mean(_detached(params.solver()))
-    chosen = min(scored, key=lambda k: scored[k])
-    log.info("final choice on %d fresh teacher pairs (seeds %d..%d, %.1f s): %s -> %s", n, fresh.seeds[0],
-             fresh.seeds[-1], time.perf_counter() - started, ", ".join(f"{k} {v:.4g}" for k, v in scored.items()),
-             chosen)
+        each[name] = on_fresh.each(_detached(params.solver()))
+    scored = {k: float(v.mean()) if bool(torch.isfinite(v).all()) else math.inf for k, v in each.items()}
+    z = {k: paired_z(v, each["end"]) for k, v in each.items() if k != "end"}
+    if math.isinf(scored["end"]):  # the end fails on a fresh pair: any finite opening beats it
+        ahead = [k for k in z if math.isfinite(scored[k])]
+    else:
+        ahead = [k for k in z if z[k] < -FINAL_Z]
+    chosen = min(ahead, key=lambda k: scored[k]) if ahead else "end"
+    log.info("final choice on %d fresh teacher pairs (seeds %d..%d, %.1f s): end %.4g, %s -> %s", n,
+             fresh.seeds[0], fresh.seeds[-1], time.perf_counter() - started, scored["end"],
+             ", ".join(f"{k} {scored[k]:.4g} (z {z[k]:.2f})" for k in z), chosen)
     score, state, val = candidates[chosen]
     return state, score, val, {"pairs": n, "seeds": [fresh.seeds[0], fresh.seeds[-1]], "distances": scored,
-                               "scores": {k: c[0] for k, c in candidates.items()}, "chosen": chosen}
+                               "z": z, "z_needed": FINAL_Z, "scores": {k: c[0] for k, c in candidates.items()},
+                               "chosen": chosen}
 
 
 def _distance_name(distance: str | Distance) -> str:
@@ -450,12 +488,14 @@ def learn(
         final_pairs: for a plan with ``@fresh`` phases (``s4s_alt``'s ``ld3`` opening), how many
             fresh teacher pairs (default: twice the learning pairs, at most 1,024) judge the
             run's end against the best of each ``@fresh`` phase (which ``ld3`` alone would have
-            returned): seeds after the learning ones, with ``cond`` called on them, or else the learning conditions' rows in turn. The later
-            phases are fitted to the learning pairs, so those pairs favour them; where their gain
-            is small it can be a loss on new noise (``benchmarks/HISTORY.md``, "A final choice on
+            returned): seeds after the learning ones, with ``cond`` called on them, or else the
+            learning conditions' rows in turn. The later phases are fitted to the learning pairs,
+            so those pairs favour them; where their gain is small it can be a loss on new noise.
+            An opening replaces the end only when it is ahead on these pairs by more than
+            ``FINAL_Z`` (2) paired standard errors (``benchmarks/HISTORY.md``, "A final choice on
             fresh pairs"). Made only when there is something to choose between; ``cache_dir``
             caches them. 0: no final choice, the end is returned. ``solver.meta["metrics"]
-            ["final"]`` gives each candidate's distance on these pairs.
+            ["final"]`` gives each candidate's distance on these pairs and each opening's paired z.
         parallel: run independent work side by side on CPU threads, the torch threads shared
             out among them: the screen's probes, the ``starts`` runs, and the lanes of a plan
             (a ``@fresh`` phase beside the phases before it: ``s4s_alt``'s joint opening beside
