@@ -6,7 +6,8 @@ Reads each ``MODEL-NFE/learn_table.json`` under the folder (``learn_table.py`` r
 ``s4s_alt`` with the final choice) with the run's log ``MODEL-NFE.log`` (the learner logs the
 choice: each candidate's distance on the fresh pairs, each opening's paired z against the end
 where the learner logs it, and the one kept), and the table of the learner before it. Prints,
-per cell: the candidates' fresh-pair distances and z, the choice, and the held-out RMSE of ``s4s_alt`` before (the run's end), of ``ld3`` and of ``s4s_alt`` now.
+per cell: the candidates' fresh-pair distances and z, the choice, and the held-out RMSE of
+``s4s_alt`` before (the run's end), of ``ld3`` and of ``s4s_alt`` now.
 """
 
 from __future__ import annotations

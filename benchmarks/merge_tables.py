@@ -55,8 +55,8 @@ def merge(tables: list[tuple[str, list[dict]]], prefer_first: bool = False) -> t
                         raise ValueError(f"{key[0]} NFE {key[1]}: {method} is in two inputs "
                                          f"({joined[method]['source']} and {source})")
                     joined[method] = {**row[method], "source": source}
-    models = [m for m in MODELS if any(m == model for model, _ in rows)]
-    models += list(dict.fromkeys(model for model, _ in rows if model not in models))
+    seen = list(dict.fromkeys(model for model, _ in rows))  # first-seen order
+    models = [m for m in MODELS if m in seen] + [m for m in seen if m not in MODELS]
     return sorted(rows.values(), key=lambda r: (models.index(r["model"]), r["nfe"])), worst
 
 

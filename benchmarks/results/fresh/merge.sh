@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's table with learn(final_pairs=...), the default since this run: the s4s_alt cells
+# The README's table with learn(final_pairs=...) choosing the lower mean (the README's table is
+# now benchmarks/results/fresh-z/merge.sh's, which starts from this one's): the s4s_alt cells
 # rerun here (run-a.sh, run-b.sh, then run-a2.sh, run-b2.sh, run-c.sh; the four cells those left,
 # guided digits NFE 3, 5, 10 and digits-ddpm NFE 10, in a later session: run-d.sh, run-e.sh), every
 # other figure from the table before (benchmarks/results/screen/merge.sh): s4s, ld3 and joint,

@@ -250,7 +250,8 @@ class _Batches:
         return total if math.isfinite(total) else math.inf
 
     def each(self, solver: Solver) -> Tensor:
-        """Distance of every pair, shape ``(len(data),)``, float64 on the CPU (all ranks')."""
+        """Distance of every pair, shape ``(len(data),)``, float64 on the CPU (all ranks'). ``mean``
+        keeps its own chunked sums: the learning's scores stay bit for bit those of earlier runs."""
         mine = distributed.local(torch.arange(len(self.data)))
         out = torch.zeros(len(self.data), dtype=torch.float64)
         with torch.no_grad():
