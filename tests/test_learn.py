@@ -252,16 +252,18 @@ def test_bad_plans_are_refused(plan):
         s4s.learn(GMM, nfe=3, num_samples=8, plan=plan, teacher=TEACHER)
 
 
+@pytest.mark.parametrize("train,val,ok", [((0.9, 1.0), (0.9, 1.0), True), ((0.9, 1.0), (1.1, 1.0), False),
+                                          ((1.1, 1.0), (0.9, 1.0), False), ((1.0, 1.0), (0.5, 1.0), False)])
+def test_the_guard_needs_a_gain_on_both_splits(train, val, ok):
+    assert learner.beats_start(train[0], val[0], train[1], val[1]) is ok
+
+
 @pytest.mark.parametrize("select", ["val", "all"])
-def test_a_gain_on_one_split_alone_keeps_the_start(caplog, select):
-    # On the mixture at NFE 4, `s4s` selecting on validation alone improves its 102 validation
-    # pairs by 17% while getting worse on its 410 training pairs; selecting on all pairs, it
-    # improves them (0.2544 -> 0.2404) by fitting the training pairs while getting worse on
-    # validation (0.4196 -> 0.4724). Both are worse on 10,000 held-out seeds (benchmarks/
-    # learn_table.py): without a second try the start is returned.
+def test_a_run_the_guard_rejects_returns_its_start(caplog, monkeypatch, select):
+    monkeypatch.setattr(learner, "beats_start", lambda *figures: False)
     with caplog.at_level("WARNING", logger="s4s.learn"):
-        s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=512, seed=0, dtype=torch.float64, select=select,
-                      retry_warmup=None)
+        s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=64, seed=0, teacher=TEACHER, iters=20, val_every=5,
+                      dtype=torch.float64, select=select, retry_warmup=None)
     assert "keeping the starting solver" in caplog.text and not s.meta["retried"]
     m = s.meta["metrics"]
     assert m["val_best"] == m["val_start"] and m["score_best"] == m["score_start"]
@@ -270,18 +272,20 @@ def test_a_gain_on_one_split_alone_keeps_the_start(caplog, select):
     assert torch.allclose(s.sample(GMM, noise), start.sample(GMM, noise), atol=1e-10)
 
 
-def test_the_second_try_beats_the_start_on_held_out_seeds():
-    # the case above: the first try is rejected; the second, with the step size ramped up over
-    # a tenth of the phase, beats the start on both splits and on held-out seeds (0.4788 against
-    # 0.5001 RMSE on learn_table.py's 100,000: benchmarks/results/retry/gmm-512)
-    s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=512, seed=0, dtype=torch.float64)
+def test_a_rejected_first_try_is_learned_again_and_judged_by_the_same_guard(monkeypatch):
+    verdicts = []
+    real = learner.beats_start
+
+    def first_rejected(*figures):
+        verdicts.append(real(*figures))
+        return len(verdicts) > 1 and verdicts[-1]
+
+    monkeypatch.setattr(learner, "beats_start", first_rejected)
+    s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=64, seed=0, teacher=TEACHER, iters=20, val_every=5,
+                  dtype=torch.float64)
     m = s.meta["metrics"]
-    assert s.meta["retried"] and m["score_best"] < m["score_start"] and m["val_best"] < m["val_start"]
-    noise = seeded_noise(range(10**6, 10**6 + 5000), (2,), dtype=torch.float64)
-    ref = s4s.TeacherSpec().sampler(GMM)(noise, None)
-    start = s4s.make_solver(s.meta["base"], 4, s.meta["schedule"], GMM)
-    err = lambda solver: float((solver.sample(GMM, noise) - ref).pow(2).mean().sqrt())  # noqa: E731
-    assert err(s) < 0.97 * err(start)
+    assert s.meta["retried"] and len(verdicts) >= 2
+    assert (m["score_best"] < m["score_start"]) == verdicts[-1]
 
 
 RETRIED = dict(nfe=4, method="s4s", num_samples=128, seed=2, teacher=TEACHER, iters=80, val_every=10,
@@ -422,3 +426,40 @@ def test_fresh_pairs_follow_the_learning_seeds_and_their_conditions():
     assert by_seed.cond.tolist() == [0, 1]
     with pytest.raises(ValueError, match="final_pairs"):
         s4s.learn(GMM, nfe=3, num_samples=8, teacher=TEACHER, final_pairs=-1)
+
+
+def test_cost_is_counted_row_by_row():
+    """``meta["cost"]`` agrees with a count made outside the learner: every row through the
+    model, 3 units with autograd and 1 without, and the teacher pairs at rows x teacher NFE."""
+    rows = {"grad": 0, "nograd": 0}
+
+    def fn(x, sigma):
+        rows["grad" if torch.is_grad_enabled() and (x.requires_grad or sigma.requires_grad) else "nograd"] += x.shape[0]
+        return GMM(x, sigma)
+
+    model = s4s.Denoiser(fn, GMM.sigma_min, GMM.sigma_max, name="gmm-counted")
+    data = s4s.generate_teacher(GMM, range(48), (2,), TEACHER, dtype=torch.float64)
+    solver = s4s.learn(model, nfe=3, method="s4s_alt", teacher=TEACHER, teacher_data=data, iters=16, val_every=4,
+                       dtype=torch.float64, parallel=False)
+    cost = solver.meta["cost"]
+    assert rows["grad"] > 0 and rows["nograd"] > 0
+    assert cost["rows_grad"] == rows["grad"] and cost["rows_nograd"] == rows["nograd"]
+    assert cost["learn_units"] == 3 * rows["grad"] + rows["nograd"]
+    final = solver.meta["metrics"]["final"]  # fresh pairs for the final choice are teacher pairs too
+    assert cost["teacher_units"] == (48 + (final["pairs"] if final else 0)) * TEACHER.nfe
+    assert cost["units"] == cost["learn_units"] + cost["teacher_units"]
+
+
+def test_cost_charges_an_adaptive_teacher_nothing_up_front():
+    from s4s.learn.budget import Cost, counted, cost_of
+
+    cost = Cost()
+    model = counted(GMM, cost)
+    assert cost_of(model) is cost and cost_of(GMM) is None
+    cost.charge_teacher(10, None)
+    cost.charge_teacher(10, 7)
+    with torch.no_grad():
+        model(torch.zeros(5, 2, dtype=torch.float64), torch.ones(5, dtype=torch.float64))
+    x = torch.zeros(4, 2, dtype=torch.float64, requires_grad=True)
+    model(x, torch.ones(4, dtype=torch.float64)).sum().backward()
+    assert (cost.teacher_units, cost.rows_nograd, cost.rows_grad, cost.learn_units) == (70, 5, 4, 17)

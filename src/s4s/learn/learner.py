@@ -43,6 +43,7 @@ from ..schedules import SCHEDULES, split_zero
 from ..solvers import SOLVERS, make_solver
 from ..solvers.table import Solver
 from ..teacher import TeacherData, TeacherSpec, generate_teacher, teacher_gap
+from .budget import Cost, cost_of, counted
 from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoint
 from .lanes import Stopped, Track, lanes_from, run_lane
 from .objectives import Distance, get_distance
@@ -298,6 +299,10 @@ def fresh_pairs(model: Denoiser, data: TeacherData, spec: TeacherSpec, n: int,
     sample shape and dtype of ``data``. Conditions: ``cond(seeds)`` when ``cond`` is a function,
     else ``data``'s condition rows in turn (row ``k % len(data)`` for the ``k``-th fresh seed)."""
     seeds = list(range(max(data.seeds) + 1, max(data.seeds) + 1 + n))
+    cost = cost_of(model)
+    if cost is not None:  # teacher pairs are charged as such, made now or cached (:mod:`s4s.learn.budget`)
+        cost.charge_teacher(n, None if spec.solver == "dopri5" else spec.nfe)
+        model = model.uncounted  # type: ignore[attr-defined]
     if callable(cond):
         fresh_cond = cond(seeds)
     elif data.cond is not None:
@@ -360,6 +365,12 @@ def _final_choice(candidates: dict[str, tuple[float, dict[str, Tensor], float]],
     return state, score, val, {"pairs": n, "seeds": [fresh.seeds[0], fresh.seeds[-1]], "distances": scored,
                                "z": z, "z_needed": FINAL_Z, "scores": {k: c[0] for k, c in candidates.items()},
                                "chosen": chosen}
+
+
+def beats_start(train_now: float, val_now: float, train_start: float, val_start: float) -> bool:
+    """The last guard's rule: a learned solver replaces its start only when its mean distance
+    is lower on the training pairs and on the validation pairs both."""
+    return train_now < train_start and val_now < val_start
 
 
 def _distance_name(distance: str | Distance) -> str:
@@ -553,6 +564,10 @@ def learn(
     side_by_side = (checkpoint is None and distributed.world_size() == 1 and torch.device(device).type == "cpu"
                     if parallel is None else parallel)
     stop = _stop or threading.Event()
+    cost = cost_of(model)  # a calling ``learn`` (screen, starts) passes its counted model down
+    if cost is None:
+        cost = Cost()
+        model = counted(model, cost)
     dist = get_distance(distance)
     phases = parse_plan(plan) if plan is not None else _phases(method, iters, rounds)
     started = time.perf_counter()
@@ -560,13 +575,17 @@ def learn(
     gen = torch.Generator().manual_seed(seed)
 
     spec = teacher or TeacherSpec()
+    own_pairs = _gap is None  # the top-level run charges its teacher pairs; a screen's or a start's reuse them
     if teacher_data is None:
         if num_samples < 4:
             raise ValueError(f"num_samples must be at least 4, got {num_samples}")
         seeds = list(range(num_samples))
         cond_t = cond(seeds) if callable(cond) else cond
-        teacher_data = generate_teacher(model, seeds, _sample_shape(model, shape), spec, cond=cond_t,
-                                        dtype=dtype, device=device, cache_dir=cache_dir, parallel=parallel)
+        teacher_data = generate_teacher(model.uncounted, seeds, _sample_shape(model.uncounted, shape), spec,  # type: ignore[attr-defined]
+                                        cond=cond_t, dtype=dtype, device=device, cache_dir=cache_dir,
+                                        parallel=parallel)
+    if own_pairs:
+        cost.charge_teacher(len(teacher_data), None if spec.solver == "dopri5" else spec.nfe)
     teacher_time = time.perf_counter() - started
 
     train, val = split_pairs(teacher_data, val_fraction, gen)
@@ -635,7 +654,7 @@ def learn(
                  ", ".join(f"{k} {r.meta['metrics']['score_best']:.4g}" for k, r in runs.items()))
         return runs[best_key].with_(meta={
             **runs[best_key].meta, "starts": {k: r.meta["metrics"]["score_best"] for k, r in runs.items()},
-            "seconds": round(time.perf_counter() - started, 2)})
+            "seconds": round(time.perf_counter() - started, 2), "cost": cost.to_dict()})
     base_name, sched_name = start_key.split("/")
     log.info("teacher %s (gap to 2x-finer %.2e) in %.1f s; start %s: val %.4g", spec.to_dict(), gap, teacher_time,
              start_key, scores[start_key])
@@ -702,7 +721,7 @@ def learn(
         with torch.no_grad():
             solver = _detached(params.solver())
         val_now, train_now = on_val.mean(solver), on_train.mean(solver)
-        ok = train_now < on_train_start[start_key] and val_now < scores[start_key]
+        ok = beats_start(train_now, val_now, on_train_start[start_key], scores[start_key])
         if not ok:
             log.warning("%s: better on the selection score (%.4g < %.4g) but not on both training pairs (%.4g vs %.4g) "
                         "and validation pairs (%.4g vs %.4g)", method, state_score, start_score, train_now,
@@ -847,9 +866,11 @@ def learn(
                         "final": final,
                         "candidates": scores, "candidates_all_pairs": overall},
             "seconds": round(time.perf_counter() - started, 2),
+            "cost": cost.to_dict(),
         },
     )
-    log.info("%s nfe=%d: score (%s pairs) %.4g -> %.4g (%.0f%%), validation %.4g -> %.4g in %.1f s", method, nfe,
-             select, start_score, best_score, 100 * best_score / max(start_score, 1e-30), scores[start_key], val_best,
-             time.perf_counter() - started)
+    log.info("%s nfe=%d: score (%s pairs) %.4g -> %.4g (%.0f%%), validation %.4g -> %.4g in %.1f s; cost %d "
+             "model-evaluation units (%d learning, %d teacher)", method, nfe, select, start_score, best_score,
+             100 * best_score / max(start_score, 1e-30), scores[start_key], val_best, time.perf_counter() - started,
+             cost.units, cost.learn_units, cost.teacher_units)
     return learned

@@ -1,0 +1,106 @@
+"""The learning budget: model evaluations, counted.
+
+The unit is one row (one sample) through the model: a row evaluated without autograd costs 1,
+a row whose graph is kept for a backward pass costs 3 (forward and backward). A guided
+evaluation counts as one row, as it counts as one NFE. Teacher pairs are charged apart, at
+their rows times the teacher's NFE, whether they are made during the run or read from a
+cache, so the figure of a run does not depend on what an earlier run left on disk; every
+other model call is counted as it is made.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..frame import Denoiser
+
+__all__ = ["Cost", "counted", "cost_of", "teacher_units", "GRAD_UNITS"]
+
+GRAD_UNITS = 3
+"""Cost units of a row evaluated with autograd (forward and backward), against 1 without."""
+
+
+@dataclass
+class Cost:
+    """Rows through the model, with and without autograd, and the teacher's share.
+
+    Thread-safe: jobs side by side add to one ``Cost``."""
+
+    rows_grad: int = 0
+    rows_nograd: int = 0
+    teacher_units: int = 0  # teacher pairs: rows x teacher NFE (see the module's docstring)
+    started: float = field(default_factory=time.perf_counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def charge_teacher(self, rows: int, nfe: int | None) -> None:
+        """Charge ``rows`` teacher pairs of ``nfe`` evaluations each (``None``: an adaptive
+        teacher, whose cost is not known in advance, is not charged)."""
+        if nfe is not None:
+            with self._lock:
+                self.teacher_units += teacher_units(rows, nfe)
+
+    def add(self, rows: int, grad: bool) -> None:
+        with self._lock:
+            if grad:
+                self.rows_grad += rows
+            else:
+                self.rows_nograd += rows
+
+    @property
+    def learn_units(self) -> int:
+        """What learning spent: ``3 * rows_grad + rows_nograd``."""
+        return GRAD_UNITS * self.rows_grad + self.rows_nograd
+
+    @property
+    def units(self) -> int:
+        """Learning and teacher together."""
+        return self.learn_units + self.teacher_units
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record kept in ``solver.meta["cost"]``: under ``torch.distributed``, the rows of
+        every rank (each rank counts its own share; call it on every rank)."""
+        from .. import distributed
+
+        if distributed.world_size() > 1:
+            rows = distributed.all_reduce_sum(torch.tensor([self.rows_grad, self.rows_nograd], dtype=torch.float64))
+            total = Cost(int(rows[0]), int(rows[1]), self.teacher_units, self.started)
+            return {**total.to_dict_local(), "seconds": round(time.perf_counter() - self.started, 2)}
+        return self.to_dict_local()
+
+    def to_dict_local(self) -> dict[str, Any]:
+        """This process's record (see :meth:`to_dict`)."""
+        return {"units": self.units, "learn_units": self.learn_units, "teacher_units": self.teacher_units,
+                "rows_grad": self.rows_grad, "rows_nograd": self.rows_nograd,
+                "seconds": round(time.perf_counter() - self.started, 2)}
+
+
+def counted(model: Denoiser, cost: Cost) -> Denoiser:
+    """``model`` with every call's rows added to ``cost``.
+
+    A call counts as with autograd when grad mode is on and its input or noise level requires
+    a gradient (so the model's activations are kept for a backward pass)."""
+
+    def fn(x: Tensor, sigma: Tensor, *cond: Any) -> Tensor:
+        grad = torch.is_grad_enabled() and (x.requires_grad or sigma.requires_grad)
+        cost.add(int(x.shape[0]), grad)
+        return model(x, sigma, *cond)
+
+    out = Denoiser(fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time, name=model.name)
+    out.cost, out.uncounted = cost, model  # type: ignore[attr-defined]
+    return out
+
+
+def cost_of(model: Denoiser) -> Cost | None:
+    """The :class:`Cost` a :func:`counted` model adds to (``None`` for any other model)."""
+    return getattr(model, "cost", None) if hasattr(model, "uncounted") else None
+
+
+def teacher_units(rows: int, nfe: int) -> int:
+    """Cost of ``rows`` teacher samples of ``nfe`` evaluations each (no autograd)."""
+    return rows * nfe
