@@ -71,7 +71,7 @@ def test_module_factory_models(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("argv,code,message", [
     (["learn", "--model", "nope", "--nfe", "3", "--out", "x.json"], 2, "unknown model 'nope'"),
     (["sample", "--model", "gmm", "--solver", "ddim", "--out", "x.png"], 2, "needs --nfe"),
-    (["sample", "--model", "gmm", "--solver", "ddim", "--nfe", "2", "--seeds", "a-b", "--out", "x.png"], 2, "seeds must look like"),
+    (["sample", "--model", "gmm", "--solver", "ddim", "--nfe", "2", "--seeds", "a-b", "--out", "x.png"], 2, "--seeds must look like"),
     (["sample", "--model", "gmm", "--solver", "missing.json", "--out", "x.png"], 1, "no solver file"),
     (["learn", "--model", "gmm", "--nfe", "3"], 2, "required"),
     (["teacher", "--model", "gmm"], 2, "--cache"),
@@ -79,11 +79,11 @@ def test_module_factory_models(tmp_path, capsys, monkeypatch):
     (["sample", "--model", "gmm", "--solver", "ddim", "--nfe", "2", "--device", "gpu0", "--out", "x.png"], 2,
      "--device must name a torch device"),
     (["eval", "--model", "gmm", "--solver", "ddim", "--nfe", "2", "--device", "cuda:99"], 2, "--device cuda:99"),
-    (["learn", "--model", "gmm", "--nfe", "3", "--plan", "grid:0", "--out", "x.json"], 1, "bad plan item 'grid:0'"),
+    (["learn", "--model", "gmm", "--nfe", "3", "--plan", "grid:0", "--out", "x.json"], 2, "bad plan item 'grid:0'"),
     (["learn", "--model", "gmm", "--nfe", "3", "--start", "deis", "--out", "x.json"], 2, "--start: a start must be BASE/SCHEDULE"),
     (["learn", "--model", "gmm", "--nfe", "3", "--start", "deis/lognsr", "--out", "x.json"], 2, "got 'deis/lognsr'"),
-    (["learn", "--model", "gmm", "--nfe", "3", "--screen", "0", "--out", "x.json"], 2, "--screen: the number of starts"),
-    (["learn", "--model", "gmm", "--nfe", "3", "--final-pairs", "-1", "--out", "x.json"], 2, "--final-pairs: the number"),
+    (["learn", "--model", "gmm", "--nfe", "3", "--screen", "0", "--out", "x.json"], 2, "--screen must be at least 1"),
+    (["learn", "--model", "gmm", "--nfe", "3", "--final-pairs", "-1", "--out", "x.json"], 2, "--final-pairs must be at least 0"),
 ])
 def test_usage_and_failure_exit_codes(tmp_path, monkeypatch, capsys, argv, code, message):
     monkeypatch.chdir(tmp_path)
@@ -135,6 +135,7 @@ def test_learn_hands_the_final_choice_its_pairs_conditions_and_cache(tmp_path, m
     args = ["learn", "--model", "gmm", "--teacher", "unipc:10", "--nfe", "3", "--num-samples", "8",
             "--final-pairs", "40", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "x.json")]
     with pytest.raises(RuntimeError, match="recorded"):
-        main(args)
+        main(["--debug", *args])  # --debug shows the traceback: the error propagates
+    assert main(args) == 1  # without it, one line and exit 1
     assert seen["final_pairs"] == 40 and seen["cache_dir"] == str(tmp_path / "cache")
     assert seen["cond"]([3, 14]) is None  # no guidance: no conditions for the fresh seeds either

@@ -12,7 +12,9 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
+import tempfile
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
@@ -65,7 +67,13 @@ def _resolve_model(spec: str, guidance: float | None = None, device: torch.devic
             factory = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as e:
             raise UsageError(f"cannot import {spec!r}: {e}") from None
-        model = factory()
+        if not callable(factory):
+            raise UsageError(f"{spec} is a {type(factory).__name__}, not a factory: name a function that takes no "
+                             "arguments and returns an s4s.Denoiser")
+        try:
+            model = factory()
+        except Exception as e:  # the user's code: report it, with its name, not as our traceback
+            raise UsageError(f"the model factory {spec} raised {type(e).__name__}: {e}") from None
         if not isinstance(model, Denoiser):
             raise UsageError(f"{spec} returned {type(model).__name__}, expected an s4s.Denoiser")
     elif spec in zoo.names():
@@ -96,18 +104,26 @@ def _shape(model: Any, text: str | None) -> tuple[int, ...]:
         raise UsageError(f"{e}: pass --shape C,H,W") from None
 
 
-def _seeds(text: str) -> list[int]:
-    """``0-15`` or ``1,5,9`` (ranges inclusive)."""
-    out: list[int] = []
-    try:
-        for part in text.split(","):
-            lo, _, hi = part.partition("-")
-            out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-    except ValueError:
-        raise UsageError(f"seeds must look like 0-15 or 1,5,9; got {text!r}") from None
-    if not out or min(out) < 0:
-        raise UsageError(f"seeds must be non-negative, got {text!r}")
-    return out
+MAX_SEEDS = 10_000_000
+"""Most seeds one command takes (each is a sample held in memory)."""
+
+
+def _seeds(text: str, option: str = "--seeds") -> list[int]:
+    """``0-15`` or ``1,5,9`` (ranges inclusive), at most :data:`MAX_SEEDS` in all."""
+    spans: list[tuple[int, int]] = []
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        try:
+            span = (int(lo), int(hi) if sep else int(lo))
+        except ValueError:
+            raise UsageError(f"{option} must look like 0-15 or 1,5,9 (non-negative ints); got {text!r}") from None
+        if span[0] > span[1]:
+            raise UsageError(f"{option}: the range {part.strip()} is empty; write LO-HI with LO <= HI")
+        spans.append(span)
+    count = sum(hi - lo + 1 for lo, hi in spans)
+    if count > MAX_SEEDS:
+        raise UsageError(f"{option} names {count:,} seeds; at most {MAX_SEEDS:,} fit in one command")
+    return [s for lo, hi in spans for s in range(lo, hi + 1)]
 
 
 def _cond(args: argparse.Namespace, seeds: list[int]) -> torch.Tensor | None:
@@ -128,10 +144,26 @@ def _solver(args: argparse.Namespace, model: Any) -> Any:
     return make_solver(args.solver, args.nfe, args.schedule, model)
 
 
-def _check_out(path: str, force: bool) -> Path:
+def _check_out(path: str, force: bool, suffixes: tuple[str, ...] = ()) -> Path:
+    """``--out``, checked before any work: a file (not a folder) in an existing folder this
+    process may write, with one of ``suffixes``, not there already unless ``force``."""
     p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"--out {p} is a folder; name the file to write in it, e.g. {p / ('out' + (suffixes or ('',))[0])}")
+    if suffixes and p.suffix not in suffixes:
+        raise UsageError(f"--out must end in {' or '.join(suffixes)}, got {p.name!r}")
     if p.exists() and not force:
         raise UsageError(f"{p} exists; pass --force to overwrite it")
+    parent = p.parent
+    if not parent.exists():
+        raise UsageError(f"--out {p}: the folder {parent} does not exist")
+    if not parent.is_dir():
+        raise UsageError(f"--out {p}: {parent} is not a folder")
+    try:  # the one sure test of writability (permissions, read-only mounts, quotas)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".s4s-probe-"):
+            pass
+    except OSError as e:
+        raise UsageError(f"--out {p}: cannot write in {parent} ({e.strerror or e})") from None
     return p
 
 
@@ -157,15 +189,54 @@ def _progress(total: int, label: str) -> Callable[..., None]:
 
 
 def _teacher_spec(args: argparse.Namespace) -> Any:
+    from .schedules import SCHEDULES
+    from .solvers import SOLVERS
     from .teacher import TeacherSpec
 
+    if args.teacher_schedule not in SCHEDULES:
+        raise UsageError(f"--teacher-schedule must be one of {', '.join(sorted(SCHEDULES))}; "
+                         f"got {args.teacher_schedule!r}")
     if args.teacher == "dopri5":
         return TeacherSpec("dopri5")
     name, _, nfe = args.teacher.partition(":")
-    try:
-        return TeacherSpec(name, int(nfe or 200), args.teacher_schedule)
-    except ValueError:
-        raise UsageError(f"--teacher must look like unipc:200 or dopri5, got {args.teacher!r}") from None
+    if name not in SOLVERS or not (nfe or "200").isdigit() or not 1 <= int(nfe or 200) <= 100_000:
+        raise UsageError(f"--teacher must be SOLVER:NFE with SOLVER one of {', '.join(sorted(SOLVERS))} and NFE in "
+                         f"1..100000 (e.g. unipc:200), or dopri5; got {args.teacher!r}")
+    return TeacherSpec(name, int(nfe or 200), args.teacher_schedule)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Every option that can be checked without the model, checked before any work starts."""
+    def positive(option: str, value: Any, low: int = 1) -> None:
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if v is not None and v < low:
+                raise UsageError(f"{option} must be at least {low}, got {v}")
+
+    positive("--nfe", getattr(args, "nfe", None))
+    positive("--num-samples", getattr(args, "num_samples", None), 4)
+    positive("--iters", getattr(args, "iters", None))
+    positive("--screen", getattr(args, "screen", None))
+    positive("--final-pairs", getattr(args, "final_pairs", None), 0)
+    radius = getattr(args, "radius", None)
+    if radius is not None and not 0 <= radius < 1:
+        raise UsageError(f"--radius must be in [0, 1), got {radius}")
+    if getattr(args, "seeds", None) is not None:
+        _seeds(args.seeds)
+    if getattr(args, "labels", None) is not None:
+        if getattr(args, "guidance", None) is None:
+            raise UsageError("--labels chooses the class of a guided model: it needs --guidance")
+        if not 0 <= args.labels <= 9:
+            raise UsageError(f"--labels must be a digit class 0..9, got {args.labels}")
+    if getattr(args, "shape", None):
+        try:
+            dims = [int(v) for v in args.shape.split(",")]
+        except ValueError:
+            dims = []
+        if not dims or min(dims) < 1:
+            raise UsageError(f"--shape must be comma-separated positive ints such as 1,8,8; got {args.shape!r}")
+    if getattr(args, "teacher", None) is not None:
+        _teacher_spec(args)
 
 
 def _generate(model: Any, args: argparse.Namespace, seeds: list[int], label: str) -> Any:
@@ -208,14 +279,13 @@ def cmd_learn(args: argparse.Namespace) -> None:
     from . import learn
     from .learn import parse_plan
 
-    out = _check_out(args.out, args.force)
+    out = _check_out(args.out, args.force, (".json",))
     if args.plan is not None:
-        parse_plan(args.plan)  # a bad plan is refused before the teacher is made
+        try:
+            parse_plan(args.plan)  # a bad plan is refused before the teacher is made
+        except ValueError as e:
+            raise UsageError(f"--plan: {e}") from None
     base, schedule = _start(args.start)
-    if args.final_pairs is not None and args.final_pairs < 0:
-        raise UsageError(f"--final-pairs: the number of fresh pairs must be 0 or more, got {args.final_pairs}")
-    if args.screen < 1:
-        raise UsageError(f"--screen: the number of starts to screen must be at least 1, got {args.screen}")
     model = _resolve_model(args.model, args.guidance, args.device)
     seeds = list(range(args.num_samples))
     data = _generate(model, args, seeds, "teacher")
@@ -235,15 +305,18 @@ def cmd_learn(args: argparse.Namespace) -> None:
         return
     solver.save(out)
     m = solver.meta["metrics"]
+    c = solver.meta["cost"]
     print(f"{args.method} nfe={args.nfe} from {solver.meta['base']}/{solver.meta['schedule']}: "
           f"score ({m['select']} pairs) {m['score_start']:.4g} -> {m['score_best']:.4g}, "
-          f"validation {m['val_start']:.4g} -> {m['val_best']:.4g}; wrote {out}")
+          f"validation {m['val_start']:.4g} -> {m['val_best']:.4g}; cost {c['units']:,} model-evaluation units "
+          f"({c['learn_units']:,} learning, {c['teacher_units']:,} teacher pairs; a row with autograd counts 3) "
+          f"in {c['seconds']:.0f} s; wrote {out}")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
     from .noise import seeded_noise
 
-    out = _check_out(args.out, args.force)
+    out = _check_out(args.out, args.force, (".png", ".safetensors"))
     model = _resolve_model(args.model, args.guidance, args.device)
     seeds = _seeds(args.seeds)
     noise = seeded_noise(seeds, _shape(model, args.shape), device=args.device)
@@ -345,6 +418,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s4s", description="Learned few-step solvers for diffusion and flow models.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def model_args(p: argparse.ArgumentParser, teacher: bool = True) -> None:
@@ -461,12 +535,25 @@ def main(argv: list[str] | None = None) -> int:
             if "WORLD_SIZE" not in os.environ:
                 raise UsageError("--distributed runs under torchrun: torchrun --nproc_per_node=N -m s4s.cli ...")
             args.device = distributed.init(args.device)  # cuda: this rank's GPU, NCCL; cpu: gloo
+        _check_args(args)
         args.func(args)
     except UsageError as e:
         print(f"s4s: error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as e:
-        print(f"s4s: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while we report is not an abort
+        hint = ""
+        if args.command in ("learn", "teacher", "eval", "bench"):
+            hint = ("; teacher pairs already made are kept in --cache (when given), and a learn with --checkpoint "
+                    "FILE resumes from FILE when run again")
+        print(f"s4s: interrupted{hint}", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - one line for the user; --debug shows where
+        if args.debug:
+            raise
+        known = isinstance(e, (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError))
+        print(f"s4s: error: {e if known else f'{type(e).__name__}: {e}'} (--debug shows the traceback)",
+              file=sys.stderr)
         return 1
     return 0
 

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ._atomic import write_text_atomic
+from ._json import MAX_BYTES, parse_json
 from .solvers.table import Solver
 
 __all__ = ["save_solver", "load_solver", "solver_to_dict", "solver_from_dict", "FORMAT", "VERSION"]
@@ -105,12 +106,13 @@ def save_solver(solver: Solver, path: str | os.PathLike[str], *, overwrite: bool
 def load_solver(path: str | os.PathLike[str]) -> Solver:
     """Read and validate a solver file; errors say what is wrong with it."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"no solver file at {path}")
-    if path.stat().st_size > 64 << 20:
-        raise _fail(str(path), "larger than 64 MiB")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise _fail(str(path), f"it is not JSON ({e}); truncated or damaged?") from None
+    if not path.is_file():
+        raise _fail(str(path), "it is not a regular file (a folder, a device or a pipe?)")
+    if path.stat().st_size > MAX_BYTES:
+        raise _fail(str(path), f"larger than {MAX_BYTES >> 20} MiB; a solver file is a few kilobytes")
+    with open(path, "rb") as f:
+        raw = f.read(MAX_BYTES + 1)
+    data = parse_json(raw, f"{path}: not a valid s4s solver file")
     return solver_from_dict(data, str(path))

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from . import distributed
 from ._atomic import atomic_path, write_text_atomic
+from ._json import parse_json
 from ._threads import run_jobs
 from .frame import Denoiser
 from .noise import seeded_noise
@@ -129,7 +130,7 @@ def _read_manifest(path: Path, fresh: dict[str, Any]) -> dict[str, Any]:
     if not path.exists():
         return fresh
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = parse_json(path.read_bytes(), str(path))
         shards = manifest["shards"]
         ok = isinstance(shards, dict) and all(
             isinstance(e, dict) and isinstance(e.get("sha256"), str) and isinstance(e.get("seeds"), list)

@@ -20,6 +20,7 @@ from typing import Any
 from torch import Tensor
 
 from .._atomic import atomic_path
+from .._json import parse_json
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "fingerprint"]
 
@@ -106,8 +107,8 @@ def load_checkpoint(path: str | os.PathLike[str], expected_fingerprint: str) -> 
     except (SafetensorError, OSError, ValueError) as e:
         raise _fail(path, f"it cannot be read ({e}); truncated or damaged? delete it to start over") from None
     try:
-        meta = json.loads(raw) if raw is not None else None
-    except json.JSONDecodeError:
+        meta = parse_json(raw, f"{path}: metadata") if raw is not None else None
+    except ValueError:
         meta = None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _fail(path, "it has no s4s checkpoint metadata")

@@ -1,0 +1,115 @@
+"""The command line checks what it can before any work: a bad option exits 2 at once with a
+message naming it; a user's model or file that fails is one line, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+import s4s
+from s4s.cli import main
+
+LEARN = ["learn", "--model", "gmm", "--nfe", "3"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["learn", "--model", "gmm", "--nfe", "0", "--out", "x.json"], "--nfe must be at least 1"),
+    (["learn", "--model", "gmm", "--nfe", "-3", "--out", "x.json"], "--nfe must be at least 1"),
+    (LEARN + ["--num-samples", "2", "--out", "x.json"], "--num-samples must be at least 4"),
+    (LEARN + ["--iters", "0", "--out", "x.json"], "--iters must be at least 1"),
+    (LEARN + ["--radius", "1.5", "--out", "x.json"], "--radius must be in [0, 1)"),
+    (LEARN + ["--labels", "3", "--out", "x.json"], "--labels chooses the class of a guided model"),
+    (["learn", "--model", "digits", "--guidance", "2", "--labels", "12", "--nfe", "3", "--out", "x.json"],
+     "--labels must be a digit class 0..9"),
+    (LEARN + ["--teacher-schedule", "linear", "--out", "x.json"], "--teacher-schedule must be one of"),
+    (LEARN + ["--teacher", "unipc:x", "--out", "x.json"], "--teacher must be SOLVER:NFE"),
+    (LEARN + ["--shape", "0,3", "--out", "x.json"], "--shape must be comma-separated positive ints"),
+    (LEARN + ["--out", "x.txt"], "--out must end in .json"),
+    (LEARN + ["--out", "missing/x.json"], "the folder missing does not exist"),
+    (["teacher", "--model", "gmm", "--cache", "c", "--seeds", "5-1"], "the range 5-1 is empty"),
+    (["teacher", "--model", "gmm", "--cache", "c", "--seeds", "0-99999999999"], "at most 10,000,000"),
+    (["sample", "--model", "gmm", "--solver", "ddim", "--nfe", "2", "--out", "x.jpg"], "--out must end in .png or"),
+])
+def test_bad_options_exit_2_at_once_naming_the_option(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    started = time.perf_counter()
+    assert main(argv) == 2
+    assert time.perf_counter() - started < 2.0  # before any teacher or learning work
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert sorted(os.listdir(tmp_path)) == []  # nothing written: no cache, no solver file
+
+
+def test_out_naming_a_folder_or_under_a_file_is_refused_before_learning(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert main(LEARN + ["--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(LEARN + ["--out", str(tmp_path / "afile" / "x.json")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_model_factories_that_fail_are_named(tmp_path, monkeypatch, capsys):
+    (tmp_path / "usermodels.py").write_text("def broken():\n    raise RuntimeError('weights missing')\nNUMBER = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = str(tmp_path / "x.png")
+    assert main(["sample", "--model", "usermodels:broken", "--solver", "ddim", "--nfe", "2", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "the model factory usermodels:broken raised RuntimeError: weights missing" in err and "Traceback" not in err
+    assert main(["sample", "--model", "usermodels:NUMBER", "--solver", "ddim", "--nfe", "2", "--out", out]) == 2
+    assert "is a int, not a factory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content,message", [
+    ("[" * 100_000, "nested more than 64 levels"),
+    ('{"a":' * 70 + "1" + "}" * 70, "nested more than 64 levels"),
+    ("[" * (17 << 20), "larger than 16 MiB"),
+])
+def test_hostile_solver_files_are_value_errors_naming_the_file(tmp_path, capsys, content, message):
+    path = tmp_path / "hostile.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message) as err:
+        s4s.load_solver(path)
+    assert str(path) in str(err.value)
+    assert main(["sample", "--model", "gmm", "--solver", str(path), "--out", str(tmp_path / "x.png")]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_a_solver_path_that_is_not_a_file_says_so(tmp_path, capsys):
+    link = tmp_path / "zero.json"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="not a regular file"):
+        s4s.load_solver(link)
+    with pytest.raises(FileNotFoundError, match="no solver file"):
+        s4s.load_solver(tmp_path / "none.json")
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):
+    def boom(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(s4s, "learn", boom)
+    argv = ["learn", "--model", "gmm", "--teacher", "unipc:4", "--nfe", "3", "--num-samples", "4",
+            "--out", str(tmp_path / "x.json")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "s4s: error: RuntimeError: out of memory (--debug shows the traceback)" in err and "Traceback" not in err
+    with pytest.raises(RuntimeError, match="out of memory"):
+        main(["--debug", *argv])
+
+
+def test_ctrl_c_exits_130_and_says_how_to_keep_the_work(tmp_path, monkeypatch, capsys):
+    import signal
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(s4s, "learn", interrupted)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        assert main(["learn", "--model", "gmm", "--teacher", "unipc:4", "--nfe", "3", "--num-samples", "4",
+                     "--out", str(tmp_path / "x.json")]) == 130
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    assert "--checkpoint" in capsys.readouterr().err
