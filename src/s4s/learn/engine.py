@@ -128,6 +128,8 @@ def fit(objective: Objective, state: FitState, config: FitConfig = FitConfig(), 
     save it: ``fit(objective, saved_state, config)`` goes on exactly from there). The input
     ``state`` is not modified."""
     st = replace(state, s=list(state.s), y=list(state.y))
+    if st.done == "steps":  # stopped by a step count: a larger one goes on
+        st.done = ""
     judge = score or (lambda x, value: value)
     while not st.done:
         if st.step >= config.steps:
