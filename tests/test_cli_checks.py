@@ -113,3 +113,19 @@ def test_ctrl_c_exits_130_and_says_how_to_keep_the_work(tmp_path, monkeypatch, c
     finally:
         signal.signal(signal.SIGINT, handler)
     assert "--checkpoint" in capsys.readouterr().err
+
+
+def test_files_get_the_users_umask_and_sample_files_say_what_made_them(tmp_path):
+    from safetensors import safe_open
+
+    out = tmp_path / "x.safetensors"
+    old = os.umask(0o022)
+    try:
+        assert main(["sample", "--model", "gmm", "--solver", "ddim", "--nfe", "2", "--seeds", "0-3",
+                     "--out", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644  # safetensors alone writes 0600
+    with safe_open(str(out), framework="pt") as f:
+        meta = f.metadata()
+    assert meta["solver"] == "ddim" and meta["nfe"] == "2" and meta["model"] == "gmm" and meta["seeds"] == "0-3"

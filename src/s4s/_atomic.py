@@ -1,6 +1,7 @@
 """Atomic file writes: every file s4s writes goes to a temporary file in the same folder and is
 then renamed over the target, so a crash leaves either the old file or the new one, never a
-torn one."""
+torn one. Files get the mode a new file of the user's gets (``0666`` less the umask), whatever
+mode the writer created the temporary file with."""
 
 from __future__ import annotations
 
@@ -24,10 +25,18 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # some writers (safetensors) create files 0600
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it: there is no getter)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:

@@ -144,6 +144,12 @@ def _solver(args: argparse.Namespace, model: Any) -> Any:
     return make_solver(args.solver, args.nfe, args.schedule, model)
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def _check_out(path: str, force: bool, suffixes: tuple[str, ...] = ()) -> Path:
     """``--out``, checked before any work: a file (not a folder) in an existing folder this
     process may write, with one of ``suffixes``, not there already unless ``force``."""
@@ -334,7 +340,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
         from ._atomic import atomic_path
 
         with atomic_path(out) as tmp:
-            save_file({"samples": x.contiguous(), "seeds": torch.tensor(seeds)}, str(tmp))
+            save_file({"samples": x.contiguous(), "seeds": torch.tensor(seeds)}, str(tmp),
+                      metadata={"solver": solver.name, "nfe": str(solver.nfe), "model": args.model,
+                                "seeds": args.seeds, "s4s": _version()})
     else:
         raise UsageError(f"--out must end in .png or .safetensors, got {out.name}")
     print(f"{len(seeds)} samples with {solver.name} ({solver.nfe} NFE) -> {out}")
