@@ -129,3 +129,15 @@ def test_files_get_the_users_umask_and_sample_files_say_what_made_them(tmp_path)
     with safe_open(str(out), framework="pt") as f:
         meta = f.metadata()
     assert meta["solver"] == "ddim" and meta["nfe"] == "2" and meta["model"] == "gmm" and meta["seeds"] == "0-3"
+
+
+@pytest.mark.parametrize("command,options", [
+    ("learn", ["--nfe", "--num-samples", "--iters", "--seed", "--method"]),
+    ("sample", ["--seeds", "--nfe"]), ("eval", ["--seeds"]), ("teacher", ["--seeds"])])
+def test_every_option_named_in_the_issue_has_help(command, options):
+    from s4s.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    helps = {s: a.help for a in sub._actions for s in a.option_strings}
+    for option in options:
+        assert helps[option], f"{command} {option} has no help"

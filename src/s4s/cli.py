@@ -446,15 +446,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     def solver_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--solver", required=True, help="a solver file (.json) or a hand-designed solver name")
-        p.add_argument("--nfe", type=int, help="NFE for a hand-designed solver")
+        p.add_argument("--nfe", type=int, help="NFE for a hand-designed solver (a solver file knows its own)")
         p.add_argument("--schedule", default="karras", help="grid for a hand-designed solver")
 
     p = sub.add_parser("learn", help="learn a solver and write its file")
     model_args(p)
-    p.add_argument("--nfe", type=int, required=True)
-    p.add_argument("--method", default="s4s_alt", choices=["s4s", "s4s_alt", "ld3", "joint"])
-    p.add_argument("--num-samples", type=int, default=512)
-    p.add_argument("--iters", type=int, default=800)
+    p.add_argument("--nfe", type=int, required=True, help="model evaluations per sample of the learned solver")
+    p.add_argument("--method", default="s4s_alt", choices=["s4s", "s4s_alt", "ld3", "joint"],
+                   help="what is learned (default s4s_alt: coefficients and time steps)")
+    p.add_argument("--num-samples", type=int, default=512,
+                   help="teacher pairs to learn from, seeds 0..N-1 (default 512, at least 4)")
+    p.add_argument("--iters", type=int, default=800, help="optimisation steps per phase (default 800)")
     p.add_argument("--plan", help="optimisation phases replacing the method's, e.g. 'grid:800,joint:400,coef:400'")
     p.add_argument("--radius", type=float, default=0.0, help="relaxed objective radius (0 = plain)")
     p.add_argument("--start", metavar="BASE/SCHEDULE",
@@ -468,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="probe the K leading starts with a short joint phase each and learn from the best "
                         "(default 2; 1: no screen; benchmarks/HISTORY.md, 'Screening starts')")
     p.add_argument("--distance", default="l2", choices=["l2", "l1", "pseudo_huber"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="fixes the train/validation split and the result (default 0)")
     p.add_argument("--out", required=True, help="solver file to write (.json)")
     p.add_argument("--checkpoint", help="save progress here and resume from it if it exists")
     p.add_argument("--checkpointing", action="store_true",
@@ -482,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="sample with a solver; write a PNG grid or safetensors")
     model_args(p, teacher=False)
     solver_args(p)
-    p.add_argument("--seeds", default="0-15")
+    p.add_argument("--seeds", default="0-15", help="noise seeds, e.g. 0-15 or 1,5,9 (default 0-15)")
     p.add_argument("--out", required=True, help=".png or .safetensors")
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=cmd_sample)
@@ -490,12 +492,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="RMSE (and FD-digits) of a solver against the teacher on given seeds")
     model_args(p)
     solver_args(p)
-    p.add_argument("--seeds", default="1000000-1000499")
+    p.add_argument("--seeds", default="1000000-1000499",
+                   help="held-out seeds to evaluate on (default 1000000-1000499)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("teacher", help="generate (or resume) a teacher cache")
     model_args(p)
-    p.add_argument("--seeds", default="0-511")
+    p.add_argument("--seeds", default="0-511", help="seeds of the teacher pairs (default 0-511)")
     p.set_defaults(func=cmd_teacher)
 
     p = sub.add_parser("bench", help="best hand-designed against learned solvers, per NFE")
