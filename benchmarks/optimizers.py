@@ -105,7 +105,6 @@ def main() -> None:
             res = fit(objective, state, FitConfig(steps=int(steps), patience=10**6), on_step=record)
             load(res.state.x)
         else:
-            pairs = Pairs(model, train, dist)
             opt = torch.optim.Adam(ps, lr=0.05)
             gen = torch.Generator().manual_seed(0)
             total = int(steps)

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..frame import Denoiser
 
-__all__ = ["Cost", "counted", "cost_of", "teacher_units", "GRAD_UNITS"]
+__all__ = ["Cost", "counted", "cost_of", "GRAD_UNITS"]
 
 GRAD_UNITS = 3
 """Cost units of a row evaluated with autograd (forward and backward), against 1 without."""
@@ -43,7 +43,7 @@ class Cost:
         teacher, whose cost is not known in advance, is not charged)."""
         if nfe is not None:
             with self._lock:
-                self.teacher_units += teacher_units(rows, nfe)
+                self.teacher_units += rows * nfe
 
     def add(self, rows: int, grad: bool) -> None:
         with self._lock:
@@ -63,20 +63,16 @@ class Cost:
         return self.learn_units + self.teacher_units
 
     def to_dict(self) -> dict[str, Any]:
-        """The record kept in ``solver.meta["cost"]``: under ``torch.distributed``, the rows of
-        every rank (each rank counts its own share; call it on every rank)."""
+        """The record kept in ``solver.meta["cost"]``; ``seconds`` since this ``Cost`` was made.
+        Under ``torch.distributed`` the rows are every rank's (each rank counts its own share:
+        call it on every rank)."""
         from .. import distributed
 
-        if distributed.world_size() > 1:
-            rows = distributed.all_reduce_sum(torch.tensor([self.rows_grad, self.rows_nograd], dtype=torch.float64))
-            total = Cost(int(rows[0]), int(rows[1]), self.teacher_units, self.started)
-            return {**total.to_dict_local(), "seconds": round(time.perf_counter() - self.started, 2)}
-        return self.to_dict_local()
-
-    def to_dict_local(self) -> dict[str, Any]:
-        """This process's record (see :meth:`to_dict`)."""
-        return {"units": self.units, "learn_units": self.learn_units, "teacher_units": self.teacher_units,
-                "rows_grad": self.rows_grad, "rows_nograd": self.rows_nograd,
+        rows = torch.tensor([self.rows_grad, self.rows_nograd], dtype=torch.float64)
+        grad, nograd = (int(v) for v in distributed.all_reduce_sum(rows))
+        learn_units = GRAD_UNITS * grad + nograd
+        return {"units": learn_units + self.teacher_units, "learn_units": learn_units,
+                "teacher_units": self.teacher_units, "rows_grad": grad, "rows_nograd": nograd,
                 "seconds": round(time.perf_counter() - self.started, 2)}
 
 
@@ -99,8 +95,3 @@ def counted(model: Denoiser, cost: Cost) -> Denoiser:
 def cost_of(model: Denoiser) -> Cost | None:
     """The :class:`Cost` a :func:`counted` model adds to (``None`` for any other model)."""
     return getattr(model, "cost", None) if hasattr(model, "uncounted") else None
-
-
-def teacher_units(rows: int, nfe: int) -> int:
-    """Cost of ``rows`` teacher samples of ``nfe`` evaluations each (no autograd)."""
-    return rows * nfe

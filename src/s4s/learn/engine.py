@@ -10,6 +10,9 @@ is the common case.
 :func:`fit` is a pure loop over an explicit :class:`FitState`: a caller can stop after any
 iteration, save the state (every field is a tensor or a number) and call ``fit`` again with
 it to go on exactly where it stopped.
+
+``s4s.learn`` does not use this engine: ``benchmarks/optimizers.py`` measures it against the
+learner's minibatch Adam at equal cost.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["FitConfig", "FitState", "FitResult", "fit", "init_state", "Objective"]
+__all__ = ["FitConfig", "FitState", "FitResult", "Objective", "fit", "flat", "init_state", "unflat"]
 
 Objective = Callable[[Tensor], tuple[float, Tensor]]
 """``f(x) -> (value, gradient)`` for a flat float64 parameter vector ``x``; ``inf`` when undefined."""

@@ -47,6 +47,7 @@ from .budget import Cost, cost_of, counted
 from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoint
 from .lanes import Stopped, Track, lanes_from, run_lane
 from .objectives import Distance, get_distance
+from .pairs import Pairs, split_pairs
 from .params import SolverParams
 
 __all__ = ["learn", "LearnEvent", "METHODS", "CANDIDATE_SOLVERS", "CANDIDATE_SCHEDULES", "parse_plan", "parse_start",
@@ -219,49 +220,6 @@ def _sample_shape(model: Denoiser, shape: Sequence[int] | None) -> tuple[int, ..
         raise ValueError("give the shape of one sample: learn(..., shape=(C, H, W))") from None
 
 
-@dataclass
-class _Batches:
-    """Evaluates a solver on a teacher subset in chunks, returning the mean distance."""
-
-    model: Denoiser
-    data: TeacherData
-    distance: Distance
-    decode: Callable[[Tensor], Tensor] | None
-    chunk: int
-    checkpointing: bool = False
-
-    def loss(self, solver: Solver, idx: Tensor | slice, shift: Tensor | None = None) -> Tensor:
-        noise = self.data.noise[idx] if shift is None else self.data.noise[idx] + shift
-        cond = None if self.data.cond is None else self.data.cond[idx]
-        x = solver.sample(self.model, noise, cond, check_finite=False,  # a NaN rolls the step back
-                          checkpoint_steps=self.checkpointing)
-        if self.decode is not None:
-            x = self.decode(x)
-        y = self.data.samples[idx]
-        return self.distance(x, self.decode(y) if self.decode is not None else y)
-
-    def mean(self, solver: Solver) -> float:
-        """Mean distance over the whole set (each rank takes its share; sums are all-reduced)."""
-        mine = distributed.local(torch.arange(len(self.data)))
-        total = torch.zeros((), dtype=torch.float64)
-        with torch.no_grad():
-            for start in range(0, len(mine), self.chunk):
-                total += self.loss(solver, mine[start:start + self.chunk]).sum().to(torch.float64).cpu()
-        total = float(distributed.all_reduce_sum(total)) / len(self.data)
-        return total if math.isfinite(total) else math.inf
-
-    def each(self, solver: Solver) -> Tensor:
-        """Distance of every pair, shape ``(len(data),)``, float64 on the CPU (all ranks'). ``mean``
-        keeps its own chunked sums: the learning's scores stay bit for bit those of earlier runs."""
-        mine = distributed.local(torch.arange(len(self.data)))
-        out = torch.zeros(len(self.data), dtype=torch.float64)
-        with torch.no_grad():
-            for start in range(0, len(mine), self.chunk):
-                idx = mine[start:start + self.chunk]
-                out[idx] = self.loss(solver, idx).to(torch.float64).cpu()
-        return distributed.all_reduce_sum(out)
-
-
 def _sum_gradients(params: list[Tensor]) -> None:
     """Sum gradients over ranks (a rank whose share missed a parameter contributes zeros)."""
     if distributed.world_size() == 1:
@@ -270,15 +228,6 @@ def _sum_gradients(params: list[Tensor]) -> None:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
         distributed.all_reduce_sum(p.grad)
-
-
-def split_pairs(data: TeacherData, val_fraction: float, generator: torch.Generator) -> tuple[TeacherData, TeacherData]:
-    """(training, validation) pairs: a random ``val_fraction`` (at least 2) of ``data`` validates.
-
-    ``learn`` draws it first from ``torch.Generator().manual_seed(seed)``."""
-    perm = torch.randperm(len(data), generator=generator)
-    n_val = max(2, int(round(val_fraction * len(data))))
-    return data.subset(perm[n_val:].sort().values), data.subset(perm[:n_val].sort().values)
 
 
 def _detached(solver: Solver) -> Solver:
@@ -346,7 +295,7 @@ def _final_choice(candidates: dict[str, tuple[float, dict[str, Tensor], float]],
     keeps it. Returns the chosen state, selection score, validation distance and a record."""
     started = time.perf_counter()
     fresh = fresh_pairs(model, data, spec, n, cond, device=device, cache_dir=cache_dir, parallel=parallel)
-    on_fresh = _Batches(model, fresh, dist, decode, chunk)
+    on_fresh = Pairs(model, fresh, dist, decode, chunk)
     each: dict[str, Tensor] = {}
     for name, (_, state, _) in candidates.items():
         params.load_state_dict(state)
@@ -377,7 +326,7 @@ def _distance_name(distance: str | Distance) -> str:
     return distance if isinstance(distance, str) else getattr(distance, "__name__", "callable")
 
 
-def _start_scores(model: Denoiser, nfe: int, on_val: "_Batches", base: str | None, schedule: str | None) -> dict[str, float]:
+def _start_scores(model: Denoiser, nfe: int, on_val: Pairs, base: str | None, schedule: str | None) -> dict[str, float]:
     """Validation distance of every hand-designed (solver, grid) candidate."""
     candidates = [(b, s) for b in ([base] if base else CANDIDATE_SOLVERS) for s in ([schedule] if schedule else CANDIDATE_SCHEDULES)]
     scores: dict[str, float] = {}
@@ -393,7 +342,7 @@ def _start_scores(model: Denoiser, nfe: int, on_val: "_Batches", base: str | Non
     return scores
 
 
-def _train_scores(model: Denoiser, nfe: int, scores: dict[str, float], on_train: "_Batches",
+def _train_scores(model: Denoiser, nfe: int, scores: dict[str, float], on_train: Pairs,
                   leaders: int = 4) -> dict[str, float]:
     """Mean distance on the training pairs of the ``leaders`` best candidates on validation."""
     top = sorted(scores, key=lambda k: scores[k])[:leaders]
@@ -575,7 +524,7 @@ def learn(
     gen = torch.Generator().manual_seed(seed)
 
     spec = teacher or TeacherSpec()
-    own_pairs = _gap is None  # the top-level run charges its teacher pairs; a screen's or a start's reuse them
+    top_level = _gap is None  # screens and starts call learn with the top run's _gap and its pairs
     if teacher_data is None:
         if num_samples < 4:
             raise ValueError(f"num_samples must be at least 4, got {num_samples}")
@@ -584,15 +533,15 @@ def learn(
         teacher_data = generate_teacher(model.uncounted, seeds, _sample_shape(model.uncounted, shape), spec,  # type: ignore[attr-defined]
                                         cond=cond_t, dtype=dtype, device=device, cache_dir=cache_dir,
                                         parallel=parallel)
-    if own_pairs:
+    if top_level:  # the pairs are charged once, by the run that was asked for them
         cost.charge_teacher(len(teacher_data), None if spec.solver == "dopri5" else spec.nfe)
     teacher_time = time.perf_counter() - started
 
     train, val = split_pairs(teacher_data, val_fraction, gen)
     stream_start = gen.get_state()  # where every run's minibatch stream begins (``@fresh`` phases)
     chunk = max(batch_size, 256)
-    on_train = _Batches(model, train, dist, decode, chunk, checkpointing)
-    on_val = _Batches(model, val, dist, decode, chunk)
+    on_train = Pairs(model, train, dist, decode, chunk, checkpointing)
+    on_val = Pairs(model, val, dist, decode, chunk)
 
     settings = {"method": method, "nfe": nfe, "seed": seed, "base": base, "schedule": schedule, "iters": iters,
                 "rounds": rounds, "batch_size": batch_size, "band": band, "lr": lr, "warmup": warmup,

@@ -37,10 +37,13 @@ class Pairs:
     def __len__(self) -> int:
         return len(self.data)
 
-    def _distances(self, solver: Solver, idx: Tensor) -> Tensor:
+    def loss(self, solver: Solver, idx: Tensor, shift: Tensor | None = None) -> Tensor:
+        """Distances of the pairs ``idx``, shape ``(len(idx),)``, differentiable; ``shift``
+        (``[len(idx), ...]``) moves the student's noise (the relaxed objective). A non-finite
+        sample gives a non-finite distance (no check: the caller rolls back)."""
+        noise = self.data.noise[idx] if shift is None else self.data.noise[idx] + shift
         cond = None if self.data.cond is None else self.data.cond[idx]
-        x = solver.sample(self.model, self.data.noise[idx], cond, check_finite=False,
-                          checkpoint_steps=self.checkpointing)
+        x = solver.sample(self.model, noise, cond, check_finite=False, checkpoint_steps=self.checkpointing)
         y = self.data.samples[idx]
         if self.decode is not None:
             x, y = self.decode(x), self.decode(y)
@@ -55,7 +58,7 @@ class Pairs:
         out = torch.zeros(len(self.data), dtype=torch.float64)
         with torch.no_grad():
             for idx in self._chunks():
-                out[idx] = self._distances(solver, idx).to(torch.float64).cpu()
+                out[idx] = self.loss(solver, idx).to(torch.float64).cpu()
         return distributed.all_reduce_sum(out)
 
     def mean(self, solver: Solver) -> float:
@@ -72,7 +75,7 @@ class Pairs:
         grads = [torch.zeros_like(p) for p in params]
         n = len(self.data)
         for idx in self._chunks():
-            loss = self._distances(make(), idx).sum() / n
+            loss = self.loss(make(), idx).sum() / n
             parts = torch.autograd.grad(loss, list(params), allow_unused=True)
             total += loss.detach().to(torch.float64).cpu()
             for g, part in zip(grads, parts):
