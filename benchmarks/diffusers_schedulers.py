@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/diffusers")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--iters", type=int, default=800, help="learning iterations (s4s.learn's default: 800)")
+    parser.add_argument("--iters", type=int, help="learning steps (default: what s4s.learn's budget buys)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:
@@ -84,7 +84,8 @@ def main() -> None:
         for name, make in hand.items():
             row[name] = score(images(make(), nfe))
         t = time.perf_counter()
-        solver = s4s.learn(model, nfe, method="s4s_alt", num_samples=512, seed=0, iters=args.iters, cache_dir=args.cache)
+        solver = s4s.learn(model, nfe, method="s4s_alt", num_samples=512, seed=0,
+                           config=s4s.LearnConfig(iters=args.iters, cache_dir=args.cache))
         row["learn_seconds"] = time.perf_counter() - t
         row["S4SScheduler(s4s_alt)"] = score(images(S4SScheduler.from_solver(solver, **config), nfe))
         solver.save(out / f"digits-ddpm-s4s_alt-nfe{nfe}.json")

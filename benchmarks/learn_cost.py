@@ -53,7 +53,7 @@ def main() -> None:
         for nfe in args.nfe:
             start = time.perf_counter()
             solver = s4s.learn(model, nfe, cond=labels if name == "digits-cfg2" else None,
-                               cache_dir=args.cache)
+                               config=s4s.LearnConfig(cache_dir=args.cache))
             cost = solver.meta["cost"]
             row = {"model": name, "nfe": nfe, **cost, "target": TARGET, "met": cost["units"] <= TARGET,
                    "x_teacher": round(cost["units"] / (512 * 200), 2), "wall_s": round(time.perf_counter() - start, 1)}

@@ -1,26 +1,24 @@
-"""Learned against hand-designed solvers, per bundled model and NFE, on held-out seeds.
+"""Learned against hand-designed solvers, per bundled model and NFE, on held-out seeds: the table.
 
-    python benchmarks/learn_table.py [--models gmm digits ...] [--nfe 3 4 5 6 8 10] [--out benchmarks/results]
-                                     [--plan grid:800,joint:400,coef:400] [--select all|val]
+    python benchmarks/learn_table.py [--models gmm digits ...] [--nfe 3 4 5 6 8 10] [--out benchmarks/results/table]
+                                     [--plan joint:3,coef:1] [--budget 2] [--start deis/logsnr]
 
 For each model and NFE: the best hand-designed solver over {DDIM, iPNDM, DPM-Solver++(2M, 3M),
 UniPC, DEIS} x {Karras, log-SNR} (and, as a stronger reference, over the learner's 36 starting
 candidates, which add time-uniform grids and grids ending at 0) and the learned `s4s`,
 `s4s_alt`, `ld3`, `joint` solvers (512 teacher pairs, 4,096 for the Gaussian mixture; default
-options) — RMSE to the teacher on
-1,000 held-out seeds (100,000 for the Gaussian mixture), FD-digits for the digits models, and
-learning time (teacher generation is shared and reported once).
-`s4s` is also compared with the best hand-designed solver on its own (fixed) grid, and the
-table gives the share of the FD-digits gap between the best hand-designed solver and the
-teacher that `s4s_alt` closes. `benchmarks/merge_tables.py` joins runs split over processes
-or machines into one table.
-`--plan` replaces `s4s_alt`'s optimisation phases (see `s4s.learn.parse_plan`), to compare plans;
-`--select val` keeps each method's best state on validation pairs alone (the learner before
-the all-pairs score), to compare selections. `--start deis/logsnr` makes every method start
-from that hand-designed solver instead of choosing its start, to compare starts; `--starts 2`
-learns from the two leading starts and keeps the better-scoring run; `--screen K` tries the K
-leading starts with a short probe each and learns from the best (`learn(screen=K)`; 2 by default,
-as `learn`'s; `--screen 1` is the learner before the screen).
+options): RMSE to the teacher on 1,000 held-out seeds (100,000 for the Gaussian mixture),
+FD-digits for the digits models, learning time and the learning cost in model-evaluation units
+(`solver.meta["cost"]`, teacher included). `s4s` is also compared with the best hand-designed
+solver on its own (fixed) grid, and the table gives the share of the FD-digits gap between the
+best hand-designed solver and the teacher that `s4s_alt` closes.
+
+After the table, the learner issue's checks, each with its figure: `s4s_alt` at most 0.5x the
+best hand-designed solver at NFE 4, 5, 6 and 8; its geometric-mean RMSE over the cells against
+a reference table (`--reference`, default the README's table of the learner before); `s4s`
+below the best hand-designed solver on its own grid; `s4s_alt` at most `ld3`; the cost of each
+default learn at most 3x the teacher's 512 pairs at 200 NFE.
+`benchmarks/merge_tables.py` joins runs split over processes or machines into one table.
 Results go to stdout and, as markdown and JSON, to --out.
 """
 
@@ -29,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -37,7 +36,7 @@ import torch
 import s4s
 from s4s import metrics, zoo
 from s4s._atomic import write_text_atomic
-from s4s.learn import CANDIDATE_SCHEDULES, CANDIDATE_SOLVERS, parse_start
+from s4s.learn import CANDIDATE_SCHEDULES, CANDIDATE_SOLVERS, LearnConfig, StepBudget, parse_start
 from s4s.teacher import TeacherData, TeacherSpec, generate_teacher, teacher_gap
 
 log = logging.getLogger("learn_table")
@@ -79,18 +78,14 @@ def main() -> None:
     parser.add_argument("--nfe", nargs="+", type=int, default=[3, 4, 5, 6, 8, 10])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--num-samples", type=int, help="teacher pairs to learn from (default: 512, the mixture 4,096)")
-    parser.add_argument("--plan", help="s4s_alt's phases instead of its own, e.g. grid:800,joint:400,coef:400")
-    parser.add_argument("--select", default="all", choices=["all", "val"], help="learn(select=...) for every method")
-    parser.add_argument("--warmup", type=float, default=0.0, help="learn(warmup=...) for every method")
-    parser.add_argument("--retry-warmup", type=float, default=0.1,
-                        help="learn(retry_warmup=...) for every method; equal to --warmup: no second try")
-    parser.add_argument("--start", help="BASE/SCHEDULE every method starts from (learn(base=..., schedule=...)) "
+    parser.add_argument("--plan", help="s4s_alt's phases instead of its recipe, e.g. grid:1,coef:1")
+    parser.add_argument("--budget", type=float, default=2.0, help="LearnConfig(budget=StepBudget(X)) for every method")
+    parser.add_argument("--lr", type=float, help="LearnConfig(lr=...) for every method (default: the learner's)")
+    parser.add_argument("--start", help="BASE/SCHEDULE every method starts from (LearnConfig(base=..., schedule=...)) "
                                         "instead of the best candidate on the teacher pairs, e.g. deis/logsnr")
-    parser.add_argument("--starts", type=int, default=1,
-                        help="learn(starts=...) for every method: learn from that many leading starts, keep the best")
-    parser.add_argument("--out", default="benchmarks/results")
-    parser.add_argument("--screen", type=int, default=2,
-                        help="learn(screen=...) for every method: screen that many leading starts with a short probe")
+    parser.add_argument("--reference", default="benchmarks/results/fresh-z/learn_table.json",
+                        help="the table the geometric mean is compared with (the README's table of the learner before)")
+    parser.add_argument("--out", default="benchmarks/results/table")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--device", default="cpu", help="where models, teacher pairs and learning run (e.g. cuda)")
@@ -145,20 +140,14 @@ def main() -> None:
             row["hand_all"] = {"solver": best_all, **every[best_all]}
             for method in args.methods:
                 t = time.perf_counter()
-                solver = s4s.learn(model, nfe, method=method, seed=0, teacher_data=train, dtype=dtype,
-                                   device=args.device, plan=args.plan if method == "s4s_alt" else None,
-                                   select=args.select, warmup=args.warmup,
-                                   retry_warmup=args.retry_warmup, base=fixed[0], schedule=fixed[1],
-                                   starts=args.starts, screen=args.screen, cond=cond_fn, cache_dir=args.cache)
+                config = LearnConfig(dtype=dtype, device=args.device, plan=args.plan if method == "s4s_alt" else None,
+                                     base=fixed[0], schedule=fixed[1], budget=StepBudget(args.budget),
+                                     **({} if args.lr is None else {"lr": args.lr}))
+                solver = s4s.learn(model, nfe, method=method, seed=0, teacher_data=train, cond=cond_fn, config=config)
                 res = evaluate(solver)
                 res["plan"] = solver.meta["plan"]
-                res["select"] = args.select
-                res["warmup"] = args.warmup
-                res["retried"] = solver.meta["retried"]  # the last guard rejected a first try
-                if solver.meta["screen"]:
-                    res["screen"] = solver.meta["screen"]  # each screened start's probe score
-                if "starts" in solver.meta:
-                    res["starts"] = solver.meta["starts"]  # each start's run and its score
+                res["accepted"] = solver.meta["accepted"]  # the guard let the learned solver replace its start
+                res["cost"] = solver.meta["cost"]
                 res["seconds"] = time.perf_counter() - t
                 res["start"] = f"{solver.meta['base']}/{solver.meta['schedule']}"
                 if method == "s4s":  # the best hand-designed solver on s4s's own grid
@@ -172,13 +161,55 @@ def main() -> None:
             write_text_atomic(out / "learn_table.json", json.dumps(results, indent=1))
             write_text_atomic(out / "learn_table.md", render(results))
     print(render(results))
+    reference = json.loads(Path(args.reference).read_text()) if Path(args.reference).exists() else None
+    summary = checks(results, reference)
+    write_text_atomic(out / "checks.md", summary)
+    print(summary)
+
+
+def checks(results: list[dict], reference: list[dict] | None) -> str:
+    """The learner issue's checks on ``results`` (rows of this table), each with its figure."""
+    lines = []
+    key = lambda r: (r["model"], r["nfe"])  # noqa: E731
+    alt = [r for r in results if "s4s_alt" in r]
+    core = [r for r in alt if r["nfe"] in (4, 5, 6, 8)]
+    ratios = {key(r): r["s4s_alt"]["rmse"] / r["hand"]["rmse"] for r in core}
+    worst = max(ratios, key=ratios.get) if ratios else None
+    if worst:
+        bad = sum(v > 0.5 for v in ratios.values())
+        lines.append(f"- s4s_alt <= 0.5x the best hand-designed at NFE 4, 5, 6, 8: {len(ratios) - bad} of {len(ratios)} "
+                     f"cells; worst {ratios[worst]:.2f} ({worst[0]} NFE {worst[1]})")
+    if reference and alt:
+        ref = {key(r): r["s4s_alt"]["rmse"] for r in reference if "s4s_alt" in r}
+        both = [r for r in alt if key(r) in ref]
+        if both:
+            geo = math.exp(sum(math.log(r["s4s_alt"]["rmse"] / ref[key(r)]) for r in both) / len(both))
+            lines.append(f"- s4s_alt geometric-mean RMSE against the reference table over {len(both)} cells: {geo:.3f}x")
+    same = [r for r in results if "s4s" in r and r["s4s"].get("hand_same_grid")]
+    if same:
+        below = sum(r["s4s"]["rmse"] < r["s4s"]["hand_same_grid"] for r in same)
+        lines.append(f"- s4s below the best hand-designed on its own grid: {below} of {len(same)} cells")
+    pair = [r for r in alt if "ld3" in r]
+    if pair:
+        ok = [r for r in pair if r["s4s_alt"]["rmse"] <= r["ld3"]["rmse"]]
+        over = max(pair, key=lambda r: r["s4s_alt"]["rmse"] / r["ld3"]["rmse"])
+        lines.append(f"- s4s_alt <= ld3: {len(ok)} of {len(pair)} cells; worst {over['s4s_alt']['rmse'] / over['ld3']['rmse']:.2f}x "
+                     f"({over['model']} NFE {over['nfe']})")
+    costs = [(r["model"], r["nfe"], m, r[m]["cost"]) for r in results for m in METHODS if m in r and "cost" in r[m]]
+    if costs:
+        top = max(costs, key=lambda c: c[3]["units"] / max(c[3]["teacher_units"], 1))
+        over = sum(c[3]["units"] > 3 * c[3]["teacher_units"] for c in costs)
+        lines.append(f"- cost at most 3x the teacher's: {len(costs) - over} of {len(costs)} learns; highest "
+                     f"{top[3]['units']:,} units = {top[3]['units'] / top[3]['teacher_units']:.2f}x the teacher's "
+                     f"{top[3]['teacher_units']:,} ({top[0]} NFE {top[1]} {top[2]})")
+    return "\n".join(lines) + "\n"
 
 
 def render(results: list[dict]) -> str:
     lines = ["| model | NFE | best hand-designed | RMSE | " + " | ".join(f"{m} RMSE" for m in METHODS)
              + " | s4s_alt / hand | s4s / same-grid hand | FD teacher | FD hand | FD s4s_alt | FD gap closed"
-             " | s4s_alt s | best of all 36 hand | s4s_alt / it |",
-             "|---|---|---|---|" + "---|" * len(METHODS) + "---|---|---|---|---|---|---|---|---|"]
+             " | s4s_alt s | s4s_alt units | best of all 36 hand | s4s_alt / it |",
+             "|---|---|---|---|" + "---|" * len(METHODS) + "---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         h, alt, ha = r["hand"], r.get("s4s_alt", {}), r.get("hand_all")
         cells = [f"{r[m]['rmse']:.4f}" if m in r else "—" for m in METHODS]
@@ -190,10 +221,11 @@ def render(results: list[dict]) -> str:
         closed = (f"{(h['fd'] - alt['fd']) / (h['fd'] - r['fd_teacher']):.0%}"
                   if "fd" in alt and "fd" in h and r.get("fd_teacher") is not None and h["fd"] > r["fd_teacher"] else "—")
         secs = f"{alt['seconds']:.0f}" if alt else "—"
+        units = f"{alt['cost']['units']:,}" if alt and "cost" in alt else "—"
         all_cells = f"{ha['solver']} {ha['rmse']:.4f}" if ha else "—"
         ratio_all = f"{alt['rmse'] / ha['rmse']:.2f}" if ha and alt else "—"
         lines.append(f"| {r['model']} | {r['nfe']} | {h['solver']} | {h['rmse']:.4f} | " + " | ".join(cells)
-                     + f" | {ratio} | {s4s_same} | {fdt} | {fd(h)} | {fd(alt)} | {closed} | {secs} | {all_cells}"
+                     + f" | {ratio} | {s4s_same} | {fdt} | {fd(h)} | {fd(alt)} | {closed} | {secs} | {units} | {all_cells}"
                      f" | {ratio_all} |")
     return "\n".join(lines) + "\n"
 

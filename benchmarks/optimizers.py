@@ -8,7 +8,7 @@ it), every run fits the joint parametrisation (grid, decoupled levels and coeffi
 model row: 1 without autograd, 3 with; ranking the starts included, teacher not) and the RMSE
 to the teacher on 1,000 held-out seeds:
 
-* ``lbfgs-P``: the fit engine (``s4s.learn.engine``: full-batch L-BFGS) on ``P`` training pairs;
+* ``lbfgs-P``: the fit engine (``s4s.learn.lbfgs``: full-batch L-BFGS) on ``P`` training pairs;
 * ``adam-B``: Adam at step size 0.05 on minibatches of ``B`` training pairs, half-cosine decay
   over the run's steps (the optimiser of ``s4s.learn`` today, without its other layers).
 
@@ -29,7 +29,8 @@ import torch
 from s4s import metrics, zoo
 from s4s._atomic import write_text_atomic
 from s4s.learn.budget import Cost, counted
-from s4s.learn.engine import FitConfig, fit, flat, init_state, unflat
+from s4s.learn.engine import flat, unflat
+from s4s.learn.lbfgs import FitConfig, fit, init_state
 from s4s.learn.learner import CANDIDATE_SCHEDULES, CANDIDATE_SOLVERS
 from s4s.learn.objectives import get_distance
 from s4s.learn.pairs import Pairs, split_pairs

@@ -72,7 +72,7 @@ def main() -> None:
     _, val = split_pairs(train, 0.2, torch.Generator().manual_seed(0))  # learn's split (seed 0, val_fraction 0.2)
     errors, val_errors = {}, {}
     for method in args.methods:
-        solver = s4s.learn(model, args.nfe, method=method, seed=0, teacher_data=train, dtype=dtype)
+        solver = s4s.learn(model, args.nfe, method=method, seed=0, teacher_data=train, config=s4s.LearnConfig(dtype=dtype))
         with torch.no_grad():
             x = torch.cat([solver.sample(model, held.noise[i:i + 1000], None if held.cond is None else held.cond[i:i + 1000])
                            for i in range(0, len(held), 1000)])

@@ -14,8 +14,8 @@ SPEC = s4s.TeacherSpec("unipc", 100, "logsnr")
 def run(cache: str, out: str) -> s4s.Solver:
     model = s4s.zoo.load("gmm", dim=2)
     data = s4s.generate_teacher(model, range(96), (2,), SPEC, batch_size=16, dtype=torch.float64, cache_dir=cache)
-    solver = s4s.learn(model, nfe=4, method="s4s_alt", teacher=SPEC, teacher_data=data, iters=20, val_every=5,
-                       batch_size=16, radius=0.05, dtype=torch.float64, seed=0)
+    config = s4s.LearnConfig(teacher=SPEC, iters=20, checks=4, batch_size=16, radius=0.05, dtype=torch.float64)
+    solver = s4s.learn(model, nfe=4, method="s4s_alt", teacher_data=data, config=config, seed=0)
     if distributed.is_main():
         solver.save(out)
     return solver

@@ -12,7 +12,6 @@ from final_choices import render as render_choices, rows as choice_rows  # noqa:
 from learn_table import render  # noqa: E402
 from merge_tables import merge  # noqa: E402
 from paired_heldout import paired, worst_share  # noqa: E402
-from start_ties import leaders  # noqa: E402
 
 
 def row(nfe: int, hand: float, **methods: dict) -> dict:
@@ -68,16 +67,6 @@ def test_paired_heldout_reports_the_difference_per_block_and_its_standard_error(
     assert res["worst_share"] == {"s4s_alt": pytest.approx(0.4), "ld3": pytest.approx(0.25)}  # 1 worst of 4
     outlier = torch.cat([torch.full((199,), 0.01), torch.tensor([98.01])])  # 2 worst of 200 carry 98.02 of 100
     assert worst_share(outlier) == pytest.approx(0.9802)
-
-
-def test_start_ties_rank_the_candidates_and_measure_their_paired_gap():
-    import torch
-    best, near = torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([1.5, 2.0, 3.5, 4.0])
-    res = leaders({"far": best + 10, "near": near, "best": best}, k=2)
-    assert [r["candidate"] for r in res] == ["best", "near"]
-    assert res[0] == {"candidate": "best", "mean": 2.5, "diff": 0.0, "se": 0.0, "z": 0.0}
-    se = torch.tensor([0.5, 0.0, 0.5, 0.0]).std().item() / 2
-    assert res[1]["diff"] == 0.25 and res[1]["se"] == pytest.approx(se) and res[1]["z"] == pytest.approx(0.25 / se)
 
 
 def test_teacher_pairs_are_the_tables_and_are_cached(tmp_path):

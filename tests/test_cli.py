@@ -23,11 +23,13 @@ def test_learn_sample_eval_teacher_bench(tmp_path, capsys):
                  "--out", str(started)]) == 0
     meta = s4s.load_solver(started).meta
     assert (meta["base"], meta["schedule"]) == ("ddim", "logsnr+zero")
-    screened = tmp_path / "gmm-screened.json"
-    assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--iters", "16",
-                 "--out", str(screened)]) == 0  # a screen of two by default
-    meta = s4s.load_solver(screened).meta
-    assert len(meta["screen"]) == 2 and f'{meta["base"]}/{meta["schedule"]}' == min(meta["screen"], key=meta["screen"].get)
+    budgeted = tmp_path / "gmm-budget.json"
+    assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--budget", "1.5", "--out", str(budgeted)]) == 0
+    cost = s4s.load_solver(budgeted).meta["cost"]  # steps bought by the budget: 1.5 times the teacher's cost
+    assert cost["teacher_units"] == 24 * 40 and 0.5 * 960 < cost["learn_units"] <= 1.5 * 960
+    assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--budget", "0.5", "--out",
+                 str(tmp_path / "short.json")]) == 1
+    assert "budget" in capsys.readouterr().err
     # never overwritten without --force
     assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--iters", "6", "--out", str(solver_file)]) == 2
     assert "--force" in capsys.readouterr().err
@@ -80,10 +82,9 @@ def test_module_factory_models(tmp_path, capsys, monkeypatch):
      "--device must name a torch device"),
     (["eval", "--model", "gmm", "--solver", "ddim", "--nfe", "2", "--device", "cuda:99"], 2, "--device cuda:99"),
     (["learn", "--model", "gmm", "--nfe", "3", "--plan", "grid:0", "--out", "x.json"], 2, "bad plan item 'grid:0'"),
+    (["learn", "--model", "gmm", "--nfe", "3", "--budget", "0", "--out", "x.json"], 2, "--budget must be a positive"),
     (["learn", "--model", "gmm", "--nfe", "3", "--start", "deis", "--out", "x.json"], 2, "--start: a start must be BASE/SCHEDULE"),
     (["learn", "--model", "gmm", "--nfe", "3", "--start", "deis/lognsr", "--out", "x.json"], 2, "got 'deis/lognsr'"),
-    (["learn", "--model", "gmm", "--nfe", "3", "--screen", "0", "--out", "x.json"], 2, "--screen must be at least 1"),
-    (["learn", "--model", "gmm", "--nfe", "3", "--final-pairs", "-1", "--out", "x.json"], 2, "--final-pairs must be at least 0"),
 ])
 def test_usage_and_failure_exit_codes(tmp_path, monkeypatch, capsys, argv, code, message):
     monkeypatch.chdir(tmp_path)
@@ -124,7 +125,7 @@ def test_diffusers_pipeline_folder_as_model(tmp_path):
     assert out.stat().st_size > 0
 
 
-def test_learn_hands_the_final_choice_its_pairs_conditions_and_cache(tmp_path, monkeypatch):
+def test_learn_hands_the_learner_its_config_conditions_and_cache(tmp_path, monkeypatch):
     seen = {}
 
     def learn(model, nfe, **kw):
@@ -133,9 +134,10 @@ def test_learn_hands_the_final_choice_its_pairs_conditions_and_cache(tmp_path, m
 
     monkeypatch.setattr(s4s, "learn", learn)
     args = ["learn", "--model", "gmm", "--teacher", "unipc:10", "--nfe", "3", "--num-samples", "8",
-            "--final-pairs", "40", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "x.json")]
+            "--budget", "1.5", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "x.json")]
     with pytest.raises(RuntimeError, match="recorded"):
         main(["--debug", *args])  # --debug shows the traceback: the error propagates
     assert main(args) == 1  # without it, one line and exit 1
-    assert seen["final_pairs"] == 40 and seen["cache_dir"] == str(tmp_path / "cache")
-    assert seen["cond"]([3, 14]) is None  # no guidance: no conditions for the fresh seeds either
+    config = seen["config"]
+    assert config.budget.multiple == 1.5 and config.cache_dir == str(tmp_path / "cache") and config.teacher.nfe == 10
+    assert seen["cond"]([3, 14]) is None  # no guidance: no conditions

@@ -55,10 +55,10 @@ def test_guided_teacher_on_cuda_keeps_conditions_on_the_gpu():
 
 def test_learn_on_cuda(digits, tmp_path):
     _, gpu = digits
-    solver = s4s.learn(gpu, nfe=4, method="s4s_alt", num_samples=64, seed=0, iters=20, device="cuda",
-                       teacher=s4s.TeacherSpec("unipc", 40, "karras"))
+    solver = s4s.learn(gpu, nfe=4, method="s4s_alt", num_samples=64, seed=0,
+                       config=s4s.LearnConfig(iters=20, device="cuda", teacher=s4s.TeacherSpec("unipc", 40, "karras")))
     m = solver.meta["metrics"]
-    assert m["score_best"] <= m["score_start"]
+    assert m["val_best"] <= m["val_start"]
     calls = []
     counting = s4s.Denoiser(lambda x, s: (calls.append(x.device.type), gpu(x, s))[1], gpu.sigma_min, gpu.sigma_max)
     noise = seeded_noise(range(1000, 1032), SHAPE, device="cuda")

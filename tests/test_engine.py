@@ -1,5 +1,6 @@
-"""The fit engine (full-batch L-BFGS with explicit state) on problems with known answers, and
-the pairs objective against a direct computation: no learning run needed."""
+"""The fit engines (minibatch Adam, which the learner uses, and full-batch L-BFGS, measured against
+it) on problems with known answers, a learning problem's gradient against a direct computation:
+no learning run needed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 import torch
 
 import s4s
-from s4s.learn.engine import FitConfig, fit, flat, init_state, unflat
+from s4s.learn import engine
+from s4s.learn.engine import AdamConfig, AdamState, flat, unflat
+from s4s.learn.lbfgs import FitConfig, fit, init_state
 from s4s.learn.objectives import get_distance
 from s4s.learn.pairs import Pairs
 from s4s.learn.params import SolverParams
@@ -102,3 +105,113 @@ def test_pairs_value_and_gradient_match_a_direct_computation():
     assert pairs.mean(params.solver()) == pytest.approx(float(direct.detach()), rel=1e-12)
     x = flat(ps)
     assert all(torch.equal(a, b) for a, b in zip(unflat(x, ps), ps))
+
+
+# --- minibatch Adam
+
+
+def rows_objective(a: torch.Tensor, b: torch.Tensor):
+    """Least squares on the rows ``idx`` of ``a x = b``: mean of ``(a_i x - b_i)^2``."""
+    def objective(x: torch.Tensor, idx: torch.Tensor) -> tuple[float, torch.Tensor]:
+        r = a[idx] @ x - b[idx]
+        return float(r @ r) / len(idx), 2 * a[idx].T @ r / len(idx)
+    return objective
+
+
+def problem(n: int = 64, d: int = 4):
+    gen = torch.Generator().manual_seed(1)
+    a = torch.randn(n, d, dtype=torch.float64, generator=gen)
+    x_true = torch.randn(d, dtype=torch.float64, generator=gen)
+    b = a @ x_true
+    full = lambda x: float((a @ x - b).pow(2).mean())  # noqa: E731
+    return rows_objective(a, b), full, x_true
+
+
+def test_adam_on_minibatches_reaches_the_solution():
+    objective, full, x_true = problem()
+    start = engine.init_state(torch.zeros(4, dtype=torch.float64), full(torch.zeros(4, dtype=torch.float64)), seed=0)
+    end = engine.fit(objective, start, AdamConfig(steps=1500, pairs=64, batch_size=8, lr=0.1, check_every=50), full)
+    assert torch.allclose(end.best_x, x_true, atol=1e-3) and end.best_score < 1e-6 and end.step == 1500
+
+
+def test_adam_goes_on_bit_for_bit_from_a_saved_state():
+    objective, full, _ = problem()
+    cfg = AdamConfig(steps=40, pairs=64, batch_size=8, check_every=7)
+    start = engine.init_state(torch.zeros(4, dtype=torch.float64), math.inf, seed=3)
+    straight = engine.fit(objective, start, cfg, full)
+    saved = []
+    engine.fit(objective, start, cfg, full, on_step=lambda st, loss, checked: saved.append(
+        AdamState.from_parts({k: v.clone() for k, v in st.tensors().items()}, st.numbers())) if st.step == 17 else None)
+    again = engine.fit(objective, saved[0], cfg, full)
+    for key, value in straight.tensors().items():
+        assert torch.equal(value, again.tensors()[key]), key
+    assert straight.numbers() == again.numbers()
+    assert torch.equal(start.x, torch.zeros(4, dtype=torch.float64)) and start.step == 0  # the input is not changed
+
+
+def test_a_non_finite_step_rolls_back_to_the_best_with_half_the_step_size():
+    objective, full, _ = problem()
+    calls = []
+
+    def flaky(x, idx):
+        calls.append(1)
+        return (math.nan, torch.zeros_like(x)) if len(calls) == 5 else objective(x, idx)
+
+    seen = []
+    cfg = AdamConfig(steps=10, pairs=64, batch_size=8, check_every=2)
+    end = engine.fit(flaky, engine.init_state(torch.zeros(4, dtype=torch.float64), math.inf, seed=0), cfg, full,
+                     on_step=lambda st, loss, checked: seen.append((st.step, st.x.clone(), st.best_x.clone())))
+    assert end.rollbacks == 1 and end.lr_scale == 0.5 and end.t == 5  # Adam's count restarted at the rollback
+    step, x, best = seen[4]
+    assert step == 5 and torch.equal(x, best)  # back at the best after the failed step
+    assert all(bool(torch.isfinite(s[1]).all()) for s in seen)
+
+
+def test_adam_keeps_the_start_when_nothing_scores_better():
+    objective, full, _ = problem()
+    zero = torch.zeros(4, dtype=torch.float64)
+    end = engine.fit(objective, engine.init_state(zero, -1.0, seed=0), AdamConfig(steps=20, pairs=64), full)
+    assert torch.equal(end.best_x, zero) and end.best_score == -1.0 and not torch.equal(end.x, zero)
+
+
+def test_projection_keeps_every_iterate_feasible():
+    objective, full, x_true = problem()
+    inside = lambda x: x.clamp(-0.1, 0.1)  # noqa: E731
+    seen = []
+    engine.fit(objective, engine.init_state(torch.zeros(4, dtype=torch.float64), math.inf, seed=0),
+               AdamConfig(steps=30, pairs=64), full, project=inside, on_step=lambda st, *_: seen.append(st.x))
+    assert all(float(x.abs().max()) <= 0.1 for x in seen) and float(x_true.abs().max()) > 0.1
+
+
+def test_bad_adam_configs_are_refused():
+    for bad in ({"steps": 0}, {"pairs": -1}, {"batch_size": 1.5}, {"check_every": 0}):
+        with pytest.raises(ValueError, match=f"AdamConfig.{next(iter(bad))}"):
+            AdamConfig(**{"steps": 1, "pairs": 1, **bad})
+    with pytest.raises(ValueError, match="lr"):
+        AdamConfig(steps=1, pairs=1, lr=0.0)
+
+
+def test_a_problem_s_gradient_matches_a_direct_computation():
+    from s4s.learn.problem import Problem
+
+    gmm = s4s.zoo.load("gmm", dim=2)
+    data = s4s.generate_teacher(gmm, range(10), (2,), s4s.TeacherSpec("unipc", 40, "logsnr"), dtype=torch.float64)
+    params = SolverParams("dpmpp_2m", s4s.make_solver("dpmpp_2m", 4, "logsnr", gmm).grid, sigma_floor=gmm.sigma_min)
+    pairs = Pairs(gmm, data, get_distance("l2"))
+    for groups in (("grid",), ("coef",), ("grid", "coef")):
+        prob = Problem(params, groups, pairs, pairs)
+        x = prob.x0() + 0.01
+        idx = torch.tensor([1, 4, 4, 7])
+        value, grad = prob.objective(x, idx)
+        chosen = [p for g in groups for p in params.groups()[g]]
+        with torch.no_grad():
+            for p, v in zip(chosen, unflat(x, chosen)):
+                p.copy_(v)
+        direct = get_distance("l2")(params.solver().sample(gmm, data.noise[idx]), data.samples[idx]).mean()
+        expected = flat(torch.autograd.grad(direct, chosen, allow_unused=True, materialize_grads=True))
+        assert value == pytest.approx(float(direct.detach()), rel=1e-12)
+        assert torch.allclose(grad, expected, rtol=1e-9, atol=1e-12)
+        assert prob.score(x) == pytest.approx(pairs.mean(params.solver()), rel=1e-12)
+        with torch.no_grad():
+            for p, v in zip(chosen, unflat(prob.x0() - 0.01, chosen)):
+                p.copy_(v)

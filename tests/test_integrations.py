@@ -98,9 +98,10 @@ def test_stable_diffusion_guided_sampling_and_learning_with_decode(tiny_sd):
     prompts = ["a red digit", "seven"]
     model = s4s.from_diffusers(pipe, guidance_scale=3.0, prompts=prompts)
     assert model.sample_shape == (4, 8, 8)
-    solver = s4s.learn(model, nfe=3, num_samples=8, seed=0, iters=6, val_every=3, shape=model.sample_shape,
-                       cond=model.conditions, decode=model.decode, teacher=s4s.TeacherSpec("dpmpp_2m", 20, "logsnr"))
-    assert solver.nfe == 3 and solver.meta["metrics"]["score_best"] <= solver.meta["metrics"]["score_start"]
+    config = s4s.LearnConfig(iters=6, shape=model.sample_shape, decode=model.decode,
+                             teacher=s4s.TeacherSpec("dpmpp_2m", 20, "logsnr"))
+    solver = s4s.learn(model, nfe=3, num_samples=8, seed=0, cond=model.conditions, config=config)
+    assert solver.nfe == 3 and solver.meta["metrics"]["val_best"] <= solver.meta["metrics"]["val_start"]
 
     pipe.scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
     latents = torch.randn((2, 4, 8, 8), generator=torch.Generator().manual_seed(3))

@@ -1,4 +1,5 @@
-"""Learning: the public API end to end on the Gaussian mixture with a tiny budget; solver files."""
+"""Learning: the public API end to end on the Gaussian mixture with a tiny budget; solver files;
+the recipes and the policies on their own."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import pytest
 import torch
 
 import s4s
-from s4s.learn import learner
-from s4s.learn.learner import fresh_pairs
+from s4s.learn import JOINT, LD3, RECIPES, S4S, S4S_ALT, Guard, LearnConfig, Phase, RankStarts, StepBudget, parse_plan
 from s4s.learn.params import SolverParams
 from s4s.noise import seeded_noise
 
@@ -18,10 +18,14 @@ GMM = s4s.zoo.load("gmm", dim=2)
 TEACHER = s4s.TeacherSpec("unipc", 100, "logsnr")
 
 
+def config(**kw) -> LearnConfig:
+    """The tests' config: the mixture's float64, the cheap teacher."""
+    return LearnConfig(**{"teacher": TEACHER, "dtype": torch.float64, **kw})
+
+
 @pytest.fixture(scope="module")
 def learned():
-    return s4s.learn(GMM, nfe=4, method="s4s_alt", num_samples=96, seed=0, teacher=TEACHER, iters=40,
-                     dtype=torch.float64)
+    return s4s.learn(GMM, nfe=4, method="s4s_alt", num_samples=96, seed=0, config=config(iters=40))
 
 
 def test_api_as_written(tmp_path, learned):
@@ -36,19 +40,6 @@ def test_api_as_written(tmp_path, learned):
     assert again.meta["method"] == "s4s_alt" and again.meta["nfe"] == 4
 
 
-def test_learned_is_never_worse_than_its_start_on_the_selection_score(learned):
-    m = learned.meta["metrics"]
-    assert m["select"] == "all" and m["score_best"] <= m["score_start"]
-    leaders = sorted(m["candidates"], key=m["candidates"].get)[:4]  # the best four on validation ...
-    assert sorted(m["candidates_all_pairs"]) == sorted(leaders)
-    overall = m["candidates_all_pairs"]  # ... are ranked on all pairs ...
-    screen = learned.meta["screen"]  # ... and the screen probes the leading two
-    assert list(screen) == sorted(overall, key=overall.get)[:2]
-    start = min(screen, key=screen.get)
-    assert start == f'{learned.meta["base"]}/{learned.meta["schedule"]}'
-    assert m["val_start"] == m["candidates"][start] and m["score_start"] == overall[start]
-
-
 def test_learning_beats_the_start_on_held_out_seeds(learned):
     noise = seeded_noise(range(5000, 5500), (2,), dtype=torch.float64)
     ref = TEACHER.sampler(GMM)(noise, None)
@@ -58,15 +49,15 @@ def test_learning_beats_the_start_on_held_out_seeds(learned):
 
 
 def test_learning_is_deterministic():
-    kw = dict(nfe=3, method="joint", num_samples=32, seed=5, teacher=TEACHER, iters=10, dtype=torch.float64)
+    kw = dict(nfe=3, method="joint", num_samples=32, seed=5, config=config(iters=10))
     a, b = s4s.learn(GMM, **kw), s4s.learn(GMM, **kw)
     assert torch.equal(a.b, b.b) and torch.equal(a.sigmas, b.sigmas) and torch.equal(a.model_sigmas, b.model_sigmas)
 
 
 @pytest.mark.parametrize("method", ["s4s", "ld3", "joint"])
 def test_methods_learn_what_they_say(method):
-    s = s4s.learn(GMM, nfe=3, method=method, num_samples=32, seed=0, teacher=TEACHER, iters=10,
-                  base="dpmpp_2m", schedule="logsnr", dtype=torch.float64)
+    s = s4s.learn(GMM, nfe=3, method=method, num_samples=32, seed=0,
+                  config=config(iters=10, base="dpmpp_2m", schedule="logsnr"))
     start = s4s.make_solver("dpmpp_2m", 3, "logsnr", GMM)
     moved_grid = not torch.allclose(s.sigmas, start.sigmas) or not torch.allclose(s.model_sigmas, start.model_sigmas)
     if method == "s4s":
@@ -79,9 +70,9 @@ def test_methods_learn_what_they_say(method):
 
 def test_relaxed_objective_and_distances_run():
     for distance in ("l1", "pseudo_huber", lambda x, y: (x - y).abs().amax(1)):
-        s = s4s.learn(GMM, nfe=3, method="s4s", num_samples=16, teacher=TEACHER, iters=4, radius=0.05,
-                      distance=distance, decode=lambda x: 2 * x, dtype=torch.float64)
-        assert s.nfe == 3
+        s = s4s.learn(GMM, nfe=3, method="joint", num_samples=16,
+                      config=config(iters=8, radius=0.05, distance=distance, decode=lambda x: 2 * x))
+        assert s.nfe == 3 and s.meta["radius"] == 0.05
 
 
 def test_params_reproduce_the_base_at_initialisation():
@@ -102,10 +93,29 @@ def test_bad_arguments():
         s4s.learn(GMM, nfe=3, method="magic")
     with pytest.raises(ValueError, match="nfe"):
         s4s.learn(GMM, nfe=0)
-    with pytest.raises(ValueError, match="radius"):
-        s4s.learn(GMM, nfe=3, radius=2.0)
+    with pytest.raises(ValueError, match="num_samples"):
+        s4s.learn(GMM, nfe=3, num_samples=2)
+    with pytest.raises(ValueError, match="config"):
+        s4s.learn(GMM, nfe=3, config={"iters": 3})
     with pytest.raises(ValueError, match="shape"):
         s4s.learn(s4s.Denoiser(lambda x, s: x, 0.1, 1.0), nfe=3, num_samples=8)
+
+
+@pytest.mark.parametrize("bad,match", [({"radius": 2.0}, "radius"), ({"iters": 0}, "iters"),
+                                       ({"batch_size": True}, "batch_size"), ({"lr": -1.0}, "lr"),
+                                       ({"val_fraction": 1.0}, "val_fraction"), ({"base": "euler9"}, "base"),
+                                       ({"schedule": "lognsr"}, "schedule"), ({"distance": "l3"}, "distance"),
+                                       ({"plan": "wiggle:1"}, "plan"), ({"budget": 2.0}, "StepBudget"),
+                                       ({"checks": 0}, "checks")])
+def test_bad_configs_are_refused_before_any_work(bad, match):
+    with pytest.raises(ValueError, match=match):
+        LearnConfig(**bad)
+
+
+def test_learn_takes_at_most_ten_parameters():
+    import inspect
+
+    assert len(inspect.signature(s4s.learn).parameters) <= 10
 
 
 def test_solver_files_are_validated(tmp_path, learned):
@@ -163,209 +173,6 @@ def test_dopri5_teacher_agrees_with_a_fine_multistep_teacher():
     assert float((x - exact).abs().max()) < 1e-5
 
 
-@pytest.mark.parametrize("select,nfe,seed", [("val", 3, 1), ("all", 3, 2), ("all", 5, 3)])
-def test_s4s_alt_retraces_ld3_and_is_never_worse_on_its_score(select, nfe, seed):
-    kw = dict(nfe=nfe, num_samples=48, seed=seed, teacher=TEACHER, iters=16, dtype=torch.float64, select=select)
-    alt_events, ld3_events = [], []
-    alt = s4s.learn(GMM, method="s4s_alt", callback=alt_events.append, **kw)
-    ld3 = s4s.learn(GMM, method="ld3", callback=ld3_events.append, **kw)
-    retraced = [(e.loss, e.score) for e in alt_events if e.phase == "ld3"]
-    assert retraced == [(e.loss, e.score) for e in ld3_events if e.phase == "grid"]  # LD3's run, step for step
-    assert alt.meta["plan"] == "joint:2@start,joint:2@start,joint:2@start,joint:10,grid:16@fresh,coef:4"
-    assert alt.meta["metrics"]["score_best"] <= ld3.meta["metrics"]["score_best"]
-    if select == "val":
-        assert alt.meta["metrics"]["score_best"] == alt.meta["metrics"]["val_best"]  # one score
-
-
-def test_checks_report_scores_and_the_solver_they_scored():
-    events = []
-    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, val_every=4, dtype=torch.float64,
-              retry_warmup=None)  # one try: its checks alone
-    learned = s4s.learn(GMM, method="ld3", callback=events.append, **kw)
-    checks = [e for e in events if e.score is not None]
-    assert [e.iteration for e in checks] == [4, 8, 12, 16]
-    assert all(e.solver is None and e.val is None for e in events if e.score is None)
-    assert all(not e.solver.b.requires_grad and e.solver.nfe == 3 for e in checks)
-    m = learned.meta["metrics"]
-    assert events[-1].best == min([m["score_start"]] + [e.score for e in checks])
-    assert m["score_best"] in (events[-1].best, m["score_start"])  # the start if the final guard keeps it
-    # the last check scored the solver of the last step; all-pairs scores mix validation and training
-    assert any(e.score != e.val for e in checks)
-
-
-def test_a_warm_up_shortens_the_first_steps():
-    # Adam's first step moves every parameter by the step size whatever the gradient's scale;
-    # with warmup=0.5 over a 10-step phase the first step is a fifth of lr, in the same direction
-    kw = dict(nfe=4, method="s4s", num_samples=48, seed=0, teacher=TEACHER, plan="coef:10", val_every=1,
-              dtype=torch.float64)
-    runs = {}
-    for warmup in (0.0, 0.5):
-        events = []
-        s = s4s.learn(GMM, warmup=warmup, callback=events.append, **kw)
-        assert s.meta["warmup"] == warmup
-        runs[warmup] = [e.solver.b for e in events if e.solver is not None]
-    b0 = s4s.make_solver(s.meta["base"], 4, s.meta["schedule"], GMM).b
-    cold, warm = runs[0.0][0] - b0, runs[0.5][0] - b0
-    assert cold.abs().max() > 1e-3
-    torch.testing.assert_close(warm, 0.2 * cold, rtol=1e-6, atol=1e-12)
-    assert not torch.allclose(runs[0.0][-1], runs[0.5][-1])
-
-
-@pytest.mark.parametrize("bad", [{"select": "train"}, {"val_every": 0}, {"warmup": 1.0}, {"warmup": -0.1},
-                                 {"retry_warmup": 1.0}])
-def test_bad_selection_options_are_refused(bad):
-    with pytest.raises(ValueError, match=next(iter(bad))):
-        s4s.learn(GMM, nfe=3, num_samples=8, teacher=TEACHER, **bad)
-
-
-def test_a_plan_opening_with_ld3s_phase_retraces_ld3_and_ends_no_worse():
-    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64, retry_warmup=None)
-    ld3_events, plan_events = [], []
-    ld3 = s4s.learn(GMM, method="ld3", callback=ld3_events.append, **kw)
-    alt = s4s.learn(GMM, method="s4s_alt", plan="grid:16, joint:8@start, coef:8", callback=plan_events.append, **kw)
-    figures = lambda events: [(e.loss, e.val, e.best) for e in events]  # noqa: E731
-    assert len(plan_events) == 32 and plan_events[-1].total == 32
-    assert figures(plan_events[:16]) == figures(ld3_events)  # the same minibatches, the same steps
-    assert [e.phase for e in plan_events[15:17]] == ["grid1", "joint1"]
-    assert alt.meta["metrics"]["score_best"] <= ld3.meta["metrics"]["score_best"]
-    assert alt.meta["plan"] == "grid:16,joint:8@start,coef:8" and ld3.meta["plan"] == "grid:16"
-
-
-@pytest.mark.parametrize("radius", [0.0, 0.1])
-def test_a_fresh_phase_retraces_ld3_after_other_phases(radius):
-    kw = dict(nfe=3, num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64, radius=radius,
-              retry_warmup=None)
-    ld3_events, plan_events = [], []
-    ld3 = s4s.learn(GMM, method="ld3", callback=ld3_events.append, **kw)
-    alt = s4s.learn(GMM, method="s4s_alt", plan="joint:8@start,grid:16@fresh,coef:4", callback=plan_events.append, **kw)
-    figures = lambda events, phase: [(e.loss, e.val, e.score) for e in events if e.phase == phase]  # noqa: E731
-    assert [e.phase for e in plan_events].count("grid1") == 16
-    assert figures(plan_events, "grid1") == figures(ld3_events, "grid")  # the same minibatches, the same steps
-    assert figures(plan_events, "joint1") != figures(ld3_events, "grid")[:8]
-    assert alt.meta["metrics"]["score_best"] <= ld3.meta["metrics"]["score_best"]
-    assert alt.meta["plan"] == "joint:8@start,grid:16@fresh,coef:4"
-
-
-@pytest.mark.parametrize("plan", ["", "grid", "grid:0", "wiggle:5", "coef:5@end", "joint:2.5", "grid:5@fresh@start"])
-def test_bad_plans_are_refused(plan):
-    with pytest.raises(ValueError, match="plan"):
-        s4s.learn(GMM, nfe=3, num_samples=8, plan=plan, teacher=TEACHER)
-
-
-@pytest.mark.parametrize("train,val,ok", [((0.9, 1.0), (0.9, 1.0), True), ((0.9, 1.0), (1.1, 1.0), False),
-                                          ((1.1, 1.0), (0.9, 1.0), False), ((1.0, 1.0), (0.5, 1.0), False)])
-def test_the_guard_needs_a_gain_on_both_splits(train, val, ok):
-    assert learner.beats_start(train[0], val[0], train[1], val[1]) is ok
-
-
-@pytest.mark.parametrize("select", ["val", "all"])
-def test_a_run_the_guard_rejects_returns_its_start(caplog, monkeypatch, select):
-    monkeypatch.setattr(learner, "beats_start", lambda *figures: False)
-    with caplog.at_level("WARNING", logger="s4s.learn"):
-        s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=64, seed=0, teacher=TEACHER, iters=20, val_every=5,
-                      dtype=torch.float64, select=select, retry_warmup=None)
-    assert "keeping the starting solver" in caplog.text and not s.meta["retried"]
-    m = s.meta["metrics"]
-    assert m["val_best"] == m["val_start"] and m["score_best"] == m["score_start"]
-    start = s4s.make_solver(s.meta["base"], 4, s.meta["schedule"], GMM)
-    noise = seeded_noise(range(100), (2,), dtype=torch.float64)
-    assert torch.allclose(s.sample(GMM, noise), start.sample(GMM, noise), atol=1e-10)
-
-
-def test_a_rejected_first_try_is_learned_again_and_judged_by_the_same_guard(monkeypatch):
-    verdicts = []
-    real = learner.beats_start
-
-    def first_rejected(*figures):
-        verdicts.append(real(*figures))
-        return len(verdicts) > 1 and verdicts[-1]
-
-    monkeypatch.setattr(learner, "beats_start", first_rejected)
-    s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=64, seed=0, teacher=TEACHER, iters=20, val_every=5,
-                  dtype=torch.float64)
-    m = s.meta["metrics"]
-    assert s.meta["retried"] and len(verdicts) >= 2
-    assert (m["score_best"] < m["score_start"]) == verdicts[-1]
-
-
-RETRIED = dict(nfe=4, method="s4s", num_samples=128, seed=2, teacher=TEACHER, iters=80, val_every=10,
-               dtype=torch.float64)  # a run whose first try the last guard rejects
-
-
-def test_a_rejected_run_is_learned_again_as_a_warmed_up_run_would_be():
-    events = []
-    again = s4s.learn(GMM, callback=events.append, **RETRIED)
-    warm = s4s.learn(GMM, warmup=0.1, retry_warmup=None, **RETRIED)
-    alone = s4s.learn(GMM, retry_warmup=None, **RETRIED)
-    assert again.meta["retried"] and not warm.meta["retried"] and not alone.meta["retried"]
-    for key in ("sigmas", "model_sigmas", "a", "b"):  # the second try is the warmed-up run, bit for bit
-        assert torch.equal(getattr(again, key), getattr(warm, key))
-    assert again.meta["metrics"] == warm.meta["metrics"]
-    m = alone.meta["metrics"]
-    assert m["score_best"] == m["score_start"]  # without it, the start
-    assert [e.phase for e in events[79:81]] == ["coef", "coef-retry"] and events[-1].total == 160
-    assert events[80].best == alone.meta["metrics"]["score_start"]  # the second try starts afresh
-
-
-def test_a_second_try_rejected_too_returns_the_start(caplog):
-    with caplog.at_level("WARNING", logger="s4s.learn"):
-        s = s4s.learn(GMM, **{**RETRIED, "nfe": 3, "seed": 0})
-    assert s.meta["retried"] and "keeping the starting solver" in caplog.text
-    start = s4s.make_solver(s.meta["base"], 3, s.meta["schedule"], GMM)
-    noise = seeded_noise(range(100), (2,), dtype=torch.float64)
-    assert torch.allclose(s.sample(GMM, noise), start.sample(GMM, noise), atol=1e-10)
-
-
-def test_learning_from_two_starts_keeps_the_run_that_scores_best(tmp_path):
-    kw = dict(nfe=3, method="s4s_alt", num_samples=48, seed=1, teacher=TEACHER, iters=16, dtype=torch.float64)
-    two = s4s.learn(GMM, starts=2, checkpoint=tmp_path / "run.ckpt", **kw)
-    assert len(two.meta["starts"]) == 2
-    first = s4s.learn(GMM, screen=1, **kw)
-    assert f'{first.meta["base"]}/{first.meta["schedule"]}' == next(iter(two.meta["starts"]))  # the usual start
-    runs = {key: s4s.learn(GMM, base=key.split("/")[0], schedule=key.split("/")[1], **kw) for key in two.meta["starts"]}
-    for key, run in runs.items():  # each is the run with its start fixed, bit for bit
-        assert two.meta["starts"][key] == run.meta["metrics"]["score_best"]
-    best = min(runs.values(), key=lambda r: r.meta["metrics"]["score_best"])
-    for key in ("sigmas", "model_sigmas", "a", "b"):
-        assert torch.equal(getattr(two, key), getattr(best, key))
-    assert torch.equal(runs[next(iter(runs))].b, first.b)  # the first start's run is the usual run
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ckpt.start1", "run.ckpt.start2"]
-    again = s4s.load_solver(two.save(tmp_path / "two.json"))
-    assert again.meta["starts"] == two.meta["starts"]
-
-
-def test_a_screen_starts_the_run_from_the_start_whose_probe_scores_best(tmp_path):
-    kw = dict(nfe=4, method="s4s_alt", num_samples=48, seed=1, teacher=TEACHER, iters=32, dtype=torch.float64)
-    screened = s4s.learn(GMM, checkpoint=tmp_path / "run.ckpt", **kw)  # screen=2 by default
-    probes = screened.meta["screen"]
-    assert len(probes) == 2
-    for key, score in probes.items():  # each is a joint phase of iters/16 steps from that start
-        probe = s4s.learn(GMM, **{**kw, "method": "joint", "iters": 2}, base=key.split("/")[0],
-                          schedule=key.split("/")[1], retry_warmup=None)
-        assert probe.meta["metrics"]["score_best"] == score
-    best = min(probes, key=lambda k: probes[k])
-    assert best != next(iter(probes))  # here the screen moves the start off the hand-designed leader
-    assert f'{screened.meta["base"]}/{screened.meta["schedule"]}' == best
-    fixed = s4s.learn(GMM, base=best.split("/")[0], schedule=best.split("/")[1], **kw)
-    for key in ("sigmas", "model_sigmas", "a", "b"):  # the run from the winner, bit for bit
-        assert torch.equal(getattr(screened, key), getattr(fixed, key))
-    assert fixed.meta["screen"] is None  # a given start is not screened
-    plain = s4s.learn(GMM, screen=1, **kw)
-    assert plain.meta["screen"] is None
-    assert f'{plain.meta["base"]}/{plain.meta["schedule"]}' == next(iter(probes))  # the hand-designed leader
-    again = s4s.learn(GMM, checkpoint=tmp_path / "run.ckpt", **kw)  # resumes with the screen's outcome
-    assert again.meta["screen"] == probes and torch.equal(again.b, screened.b)
-    assert s4s.load_solver(screened.save(tmp_path / "s.json")).meta["screen"] == probes
-
-
-@pytest.mark.parametrize("starts", [0, True, 1.5])
-def test_bad_start_counts_are_refused(starts):
-    with pytest.raises(ValueError, match="starts"):
-        s4s.learn(GMM, nfe=3, num_samples=8, teacher=TEACHER, starts=starts)
-    with pytest.raises(ValueError, match="screen"):
-        s4s.learn(GMM, nfe=3, num_samples=8, teacher=TEACHER, screen=starts)
-
-
 def test_starts_are_parsed_or_refused_with_the_valid_names():
     from s4s.learn import parse_start
 
@@ -373,59 +180,6 @@ def test_starts_are_parsed_or_refused_with_the_valid_names():
     for bad in ("deis", "deis/", "nope/karras", "deis/lognsr", None):
         with pytest.raises(ValueError, match="BASE/SCHEDULE"):
             parse_start(bad)
-
-
-def test_the_final_choice_keeps_an_opening_only_when_fresh_pairs_show_it_ahead(monkeypatch):
-    kw = dict(num_samples=64, teacher=TEACHER, iters=24, dtype=torch.float64)
-    for nfe, seed, chosen in ((4, 1, "ld3@4"), (3, 0, "end")):  # an end overfitted to 64 pairs; an end that holds
-        alt = s4s.learn(GMM, nfe=nfe, method="s4s_alt", seed=seed, final_pairs=1024, **kw)
-        end = s4s.learn(GMM, nfe=nfe, method="s4s_alt", seed=seed, final_pairs=0, **kw)
-        final = alt.meta["metrics"]["final"]
-        assert end.meta["metrics"]["final"] is None and final["chosen"] == chosen
-        assert final["pairs"] == 1024 and final["seeds"] == [64, 1087]  # the seeds after the learning ones
-        # the candidates' distances, measured here on those seeds: the mean over samples of the mean squared error
-        noise = seeded_noise(range(64, 1088), (2,), dtype=torch.float64)
-        ref = TEACHER.sampler(GMM)(noise, None)
-        dist = lambda s: float((s.sample(GMM, noise) - ref).pow(2).mean(1).mean())  # noqa: E731
-        ld3 = s4s.learn(GMM, nfe=nfe, method="ld3", seed=seed, **kw)  # what the ld3 opening returns alone
-        assert final["distances"]["end"] == pytest.approx(dist(end), rel=1e-9)
-        assert final["distances"]["ld3@4"] == pytest.approx(dist(ld3), rel=1e-9)
-        each = lambda s: (s.sample(GMM, noise) - ref).pow(2).mean(1)  # noqa: E731
-        diff = each(ld3) - each(end)
-        z = float(diff.mean() / (diff.std() / 1024 ** 0.5))
-        assert final["z"]["ld3@4"] == pytest.approx(z, rel=1e-6) and (z < -final["z_needed"]) == (chosen == "ld3@4")
-        kept = ld3 if chosen == "ld3@4" else end
-        default = s4s.learn(GMM, nfe=nfe, method="s4s_alt", seed=seed, **kw).meta["metrics"]["final"]
-        assert default["pairs"] == 128 and default["seeds"] == [64, 191]  # twice the learning pairs, at most 1,024
-        assert all(torch.equal(getattr(alt, k), getattr(kept, k)) for k in ("sigmas", "model_sigmas", "a", "b"))
-        assert alt.meta["metrics"]["score_best"] == kept.meta["metrics"]["score_best"] == final["scores"][chosen]
-    # at NFE 4 the opening is ahead by about 7 standard errors: asked for 8, the end stays
-    monkeypatch.setattr(learner, "FINAL_Z", 8.0)
-    strict = s4s.learn(GMM, nfe=4, method="s4s_alt", seed=1, final_pairs=1024, **kw)
-    final = strict.meta["metrics"]["final"]
-    assert final["chosen"] == "end" and final["distances"]["ld3@4"] < final["distances"]["end"]
-    assert -8 < final["z"]["ld3@4"] < -2 and final["z_needed"] == 8.0
-
-
-def test_paired_z_is_the_mean_difference_over_its_standard_error():
-    a, b = torch.tensor([1.0, 2.0, 4.0, 3.0]), torch.tensor([2.0, 2.5, 4.0, 4.5])
-    diff = a - b  # -1, -0.5, 0, -1.5: mean -0.75, sample std 0.645
-    assert learner.paired_z(a, b) == pytest.approx(-0.75 / (diff.std().item() / 2))
-    assert learner.paired_z(b, a) == pytest.approx(0.75 / (diff.std().item() / 2))
-    assert learner.paired_z(a, a) == 0.0 and learner.paired_z(a, a + 1) == -math.inf
-    assert math.isnan(learner.paired_z(a, torch.tensor([1.0, math.inf, 1.0, 1.0])))
-
-
-def test_fresh_pairs_follow_the_learning_seeds_and_their_conditions():
-    labelled = s4s.Denoiser(lambda x, s, c=None: GMM(x, s), GMM.sigma_min, GMM.sigma_max)  # takes a condition
-    data = s4s.generate_teacher(labelled, [3, 9, 4], (2,), TEACHER, cond=torch.tensor([7, 8, 9]), dtype=torch.float64)
-    fresh = fresh_pairs(labelled, data, TEACHER, 5, None)
-    assert fresh.seeds == [10, 11, 12, 13, 14] and fresh.cond.tolist() == [7, 8, 9, 7, 8]  # rows in turn
-    assert torch.equal(fresh.noise, seeded_noise(range(10, 15), (2,), dtype=torch.float64))
-    by_seed = fresh_pairs(labelled, data, TEACHER, 2, lambda seeds: torch.tensor(seeds) % 10)
-    assert by_seed.cond.tolist() == [0, 1]
-    with pytest.raises(ValueError, match="final_pairs"):
-        s4s.learn(GMM, nfe=3, num_samples=8, teacher=TEACHER, final_pairs=-1)
 
 
 def test_cost_is_counted_row_by_row():
@@ -439,14 +193,12 @@ def test_cost_is_counted_row_by_row():
 
     model = s4s.Denoiser(fn, GMM.sigma_min, GMM.sigma_max, name="gmm-counted")
     data = s4s.generate_teacher(GMM, range(48), (2,), TEACHER, dtype=torch.float64)
-    solver = s4s.learn(model, nfe=3, method="s4s_alt", teacher=TEACHER, teacher_data=data, iters=16, val_every=4,
-                       dtype=torch.float64, parallel=False)
+    solver = s4s.learn(model, nfe=3, method="s4s_alt", teacher_data=data, config=config(iters=16, parallel=False))
     cost = solver.meta["cost"]
     assert rows["grad"] > 0 and rows["nograd"] > 0
     assert cost["rows_grad"] == rows["grad"] and cost["rows_nograd"] == rows["nograd"]
     assert cost["learn_units"] == 3 * rows["grad"] + rows["nograd"]
-    final = solver.meta["metrics"]["final"]  # fresh pairs for the final choice are teacher pairs too
-    assert cost["teacher_units"] == (48 + (final["pairs"] if final else 0)) * TEACHER.nfe
+    assert cost["teacher_units"] == 48 * TEACHER.nfe
     assert cost["units"] == cost["learn_units"] + cost["teacher_units"]
 
 
@@ -463,3 +215,121 @@ def test_cost_charges_an_adaptive_teacher_nothing_up_front():
     x = torch.zeros(4, 2, dtype=torch.float64, requires_grad=True)
     model(x, torch.ones(4, dtype=torch.float64)).sum().backward()
     assert (cost.teacher_units, cost.rows_nograd, cost.rows_grad, cost.learn_units) == (70, 5, 4, 17)
+
+
+@pytest.mark.parametrize("nfe", [3, 5])
+def test_the_default_budget_holds_teacher_included(nfe):
+    """With its defaults, a learn spends at most three times the teacher's cost: the budget's
+    two for learning (ranking, steps, checks and the guard) and the teacher's one."""
+    solver = s4s.learn(GMM, nfe=nfe, method="s4s_alt", num_samples=64, config=config())
+    cost = solver.meta["cost"]
+    assert cost["teacher_units"] == 64 * TEACHER.nfe
+    assert 0.8 * 2 * cost["teacher_units"] < cost["learn_units"] <= 2 * cost["teacher_units"]
+    steps = sum(solver.meta["steps"])  # the steps' share is what is left after the rest
+    assert steps * 16 * StepBudget.per_sample(nfe) > 0.6 * 2 * cost["teacher_units"]
+    half = s4s.learn(GMM, nfe=nfe, method="s4s_alt", num_samples=64, config=config(budget=StepBudget(1.0)))
+    assert half.meta["cost"]["learn_units"] <= cost["teacher_units"]
+
+
+def test_checks_report_the_validation_distance_and_the_solver_they_scored():
+    events = []
+    learned = s4s.learn(GMM, nfe=3, method="ld3", num_samples=48, seed=1, callback=events.append,
+                        config=config(iters=16, checks=4))
+    checks = [e for e in events if e.val is not None]
+    assert [e.iteration for e in checks] == [4, 8, 12, 16] and [e.iteration for e in events] == list(range(1, 17))
+    assert all(e.solver is None for e in events if e.val is None)
+    assert all(not e.solver.b.requires_grad and e.solver.nfe == 3 for e in checks)
+    m = learned.meta["metrics"]
+    assert events[-1].best == min([m["val_start"]] + [e.val for e in checks])
+    assert m["val_best"] in (events[-1].best, m["val_start"])  # the start if the guard keeps it
+
+
+def test_phases_go_on_from_the_best_so_far_and_openings_from_the_start():
+    events = []
+    s = s4s.learn(GMM, nfe=4, method="s4s_alt", num_samples=48, seed=1, callback=events.append,
+                  config=config(iters=24, checks=3))
+    assert s.meta["plan"] == "grid:1@start,joint:1@start,joint:6" and s.meta["steps"] == [3, 3, 18]
+    assert [e.phase for e in events] == ["grid1"] * 3 + ["joint2"] * 3 + ["joint3"] * 18
+    openings = min([s.meta["metrics"]["val_start"]] + [e.val for e in events[:6] if e.val is not None])
+    assert events[6].best == openings  # the last phase starts from the better opening
+
+    events.clear()
+    s = s4s.learn(GMM, nfe=4, method="s4s_alt", num_samples=48, seed=1, callback=events.append,
+                  config=config(iters=8, checks=4, plan="coef:4,grid:4@start"))
+    grid_phase = [e.solver for e in events if e.phase == "grid2"]
+    for solver in grid_phase:  # begun at the start: the base's own coefficients on each grid tried
+        rebuilt = s4s.SOLVERS[s.meta["base"]].build(solver.sigmas)
+        assert torch.allclose(solver.b, rebuilt.b, atol=1e-12)
+
+
+def test_a_run_the_guard_rejects_returns_its_start(caplog):
+    class Never(Guard):
+        def accepts(self, *figures: float) -> bool:
+            return False
+
+    with caplog.at_level("WARNING", logger="s4s.learn"):
+        s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=64, config=config(iters=20, guard=Never()))
+    assert "keeping the start" in caplog.text and not s.meta["accepted"]
+    m = s.meta["metrics"]
+    assert m["val_best"] == m["val_start"]
+    start = s4s.make_solver(s.meta["base"], 4, s.meta["schedule"], GMM)
+    noise = seeded_noise(range(100), (2,), dtype=torch.float64)
+    assert torch.allclose(s.sample(GMM, noise), start.sample(GMM, noise), atol=1e-10)
+
+
+def test_the_start_is_the_best_ranked_candidate():
+    s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=64, config=config(iters=2, rank=RankStarts(8)))
+    ranked = s.meta["metrics"]["ranked"]
+    assert len(ranked) == 36 and f'{s.meta["base"]}/{s.meta["schedule"]}' == min(ranked, key=ranked.get)
+    # ranked on the first 8 validation pairs: the mean distance there, recomputed
+    fixed = s4s.learn(GMM, nfe=4, method="s4s", num_samples=64,
+                      config=config(iters=2, base=s.meta["base"], schedule=s.meta["schedule"]))
+    assert fixed.meta["metrics"]["ranked"] == {} and torch.equal(fixed.b, s.b)
+
+
+# --- the policies and recipes on their own: numbers in, decisions out
+
+
+def test_rank_starts_takes_the_lowest_finite_and_the_first_of_ties():
+    rank = RankStarts()
+    assert rank.choose({"a/x": 0.3, "b/x": 0.1, "c/x": 0.1}) == "b/x"
+    assert rank.choose({"a/x": math.inf, "b/x": math.nan, "c/x": 2.0}) == "c/x"
+    with pytest.raises(ValueError, match="finite"):
+        rank.choose({"a/x": math.inf})
+    with pytest.raises(ValueError, match="pairs"):
+        RankStarts(1)
+
+
+def test_step_budget_buys_what_is_left_after_the_rest():
+    budget = StepBudget(2.0)
+    assert StepBudget.per_sample(5) == 13 and StepBudget.per_sample(5, first_free=False) == 15
+    # 2 x 102,400 teacher units, 20,000 spent elsewhere, NFE 5, 16 pairs a step: 184,800 // 208
+    assert budget.steps(102_400, 20_000, 5, 16) == 888
+    with pytest.raises(ValueError, match="buys no step.*at least 2.11x"):
+        budget.steps(1000, 1900, 5, 16)  # 100 left, a step 208: (1900 + 208) / 1000 = 2.11x
+    assert StepBudget(1.0).steps(102_400, 0, 8, 16) == 102_400 // (16 * 22)
+    for bad in (0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="budget"):
+            StepBudget(bad)
+
+
+@pytest.mark.parametrize("train,val,ok", [((0.9, 1.0), (0.9, 1.0), True), ((0.9, 1.0), (1.1, 1.0), False),
+                                          ((1.1, 1.0), (0.9, 1.0), False), ((1.0, 1.0), (0.5, 1.0), False)])
+def test_the_guard_needs_a_gain_on_both_splits(train, val, ok):
+    assert Guard().accepts(train[0], val[0], train[1], val[1]) is ok
+
+
+def test_recipes_are_data():
+    assert RECIPES == {"s4s": S4S, "s4s_alt": S4S_ALT, "ld3": LD3, "joint": JOINT}
+    assert [p.part for p in S4S.phases] == ["coef"] and [p.part for p in LD3.phases] == ["grid"]
+    assert S4S_ALT.steps(80) == [10, 10, 60] and S4S_ALT.steps(1) == [1, 1, 1] and JOINT.steps(7) == [7]
+    assert [(p.part, p.from_start) for p in S4S_ALT.phases] == [("grid", True), ("joint", True), ("joint", False)]
+    plan = parse_plan("grid:1@start, joint:2,coef")
+    assert plan.phases == (Phase("grid", 1.0, True), Phase("joint", 2.0), Phase("coef", 1.0))
+    assert plan.steps(40) == [10, 20, 10] and parse_plan(plan.plan()).phases == plan.phases
+
+
+@pytest.mark.parametrize("plan", ["", "grid:0", "wiggle:5", "coef:-1", "joint:x", "grid:inf", "grid:1@end", None])
+def test_bad_plans_are_refused(plan):
+    with pytest.raises(ValueError, match="plan|share|part"):
+        parse_plan(plan)

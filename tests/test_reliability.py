@@ -8,28 +8,32 @@ import signal
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import pytest
 import torch
 
 import s4s
 from s4s._atomic import atomic_path, write_text_atomic
+from s4s.learn import LearnConfig
 from s4s.learn.checkpoint import load_checkpoint
 
 GMM = s4s.zoo.load("gmm", dim=2)
 TEACHER = s4s.TeacherSpec("unipc", 100, "logsnr")
-SETTINGS = dict(nfe=4, method="s4s_alt", num_samples=96, seed=0, teacher=TEACHER, iters=40, val_every=10,
-                dtype=torch.float64, radius=0.05)
+CONFIG = LearnConfig(teacher=TEACHER, iters=40, checks=4, dtype=torch.float64, radius=0.05)
+SETTINGS = dict(nfe=4, method="s4s_alt", num_samples=96, seed=0, config=CONFIG)
 
 WORKER = textwrap.dedent("""
     import sys, time, torch, s4s
+    from s4s.learn import LearnConfig
     model = s4s.zoo.load("gmm", dim=2)
     def report(event):
         print(event.iteration, flush=True)
         time.sleep(0.02)  # slow enough for the parent to kill it mid-run
-    solver = s4s.learn(model, nfe=4, method="s4s_alt", num_samples=96, seed=0,
-                       teacher=s4s.TeacherSpec("unipc", 100, "logsnr"), iters=40, val_every=10,
-                       dtype=torch.float64, radius=0.05, checkpoint=sys.argv[1], callback=report)
+    config = LearnConfig(teacher=s4s.TeacherSpec("unipc", 100, "logsnr"), iters=40, checks=4, dtype=torch.float64,
+                         radius=0.05)
+    solver = s4s.learn(model, nfe=4, method="s4s_alt", num_samples=96, seed=0, config=config,
+                       checkpoint=sys.argv[1], callback=report)
     solver.save(sys.argv[2])
 """)
 
@@ -45,7 +49,7 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_solver(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", WORKER, str(ckpt), str(out)], stdout=subprocess.PIPE, text=True, env=env)
     killed_at = None
     for line in proc.stdout:
-        if int(line) >= 45:  # of 80 iterations, past several checkpoints
+        if int(line) >= 25:  # of 40 steps (two openings of 5, then 30), past several checkpoints
             proc.send_signal(signal.SIGKILL)
             killed_at = int(line)
             break
@@ -56,7 +60,7 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_solver(tmp_path):
                              env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     first = int(resumed.stdout.split()[0])
-    assert 30 <= first < 80  # it resumed from a checkpoint (the child may have run a little past killed_at)
+    assert 10 <= first < 40  # it resumed from a checkpoint (the child may have run a little past killed_at)
 
     uninterrupted = s4s.learn(GMM, **SETTINGS)
     _assert_same_solver(s4s.load_solver(out), uninterrupted)
@@ -70,7 +74,7 @@ def test_a_finished_checkpoint_returns_the_result_and_a_foreign_one_is_refused(t
     _assert_same_solver(first, again)
     assert events == []  # nothing left to do
     with pytest.raises(ValueError, match="different settings or teacher data"):
-        s4s.learn(GMM, **{**SETTINGS, "lr": 0.01}, checkpoint=ckpt)
+        s4s.learn(GMM, **{**SETTINGS, "config": replace(CONFIG, lr=0.01)}, checkpoint=ckpt)
 
 
 
@@ -78,11 +82,8 @@ class _Stop(Exception):
     pass
 
 
-@pytest.mark.parametrize("stop_at", [81, 125])  # the second try's first step; its middle
-def test_a_run_stopped_in_its_second_try_resumes_to_the_uninterrupted_solver(tmp_path, stop_at):
-    # the last guard rejects this run's first 80 steps, so it learns again (steps 81-160)
-    settings = dict(nfe=4, method="s4s", num_samples=128, seed=2, teacher=TEACHER, iters=80, val_every=10,
-                    dtype=torch.float64)
+@pytest.mark.parametrize("stop_at", [7, 33])  # in the joint opening (steps 6-10); in the last phase (11-40)
+def test_a_run_stopped_mid_phase_resumes_to_the_uninterrupted_solver(tmp_path, stop_at):
     ckpt = tmp_path / "run.ckpt"
 
     def stop(event):
@@ -90,41 +91,21 @@ def test_a_run_stopped_in_its_second_try_resumes_to_the_uninterrupted_solver(tmp
             raise _Stop
 
     with pytest.raises(_Stop):
-        s4s.learn(GMM, **settings, checkpoint=ckpt, callback=stop)
+        s4s.learn(GMM, **SETTINGS, checkpoint=ckpt, callback=stop)
     events = []
-    resumed = s4s.learn(GMM, **settings, checkpoint=ckpt, callback=events.append)
-    uninterrupted = s4s.learn(GMM, **settings)
-    assert resumed.meta["retried"] and uninterrupted.meta["retried"]
+    resumed = s4s.learn(GMM, **SETTINGS, checkpoint=ckpt, callback=events.append)
+    uninterrupted = s4s.learn(GMM, **SETTINGS)
     _assert_same_solver(resumed, uninterrupted)
     assert resumed.meta["metrics"] == uninterrupted.meta["metrics"]
-    assert events[0].phase == "coef-retry" and events[0].iteration == {81: 81, 125: 121}[stop_at]  # the last check
-    assert events[-1].iteration == events[-1].total == 160
-
-@pytest.mark.parametrize("stop_at", [38, 50])  # the ld3 opening's middle (steps 25-48); the coefficient phase
-def test_a_run_stopped_after_its_ld3_opening_began_keeps_that_opening_as_a_candidate(tmp_path, stop_at):
-    # this run's final choice on fresh pairs takes the ld3 opening's best over the end
-    # (tests/test_learn.py): a resumed run must remember that best
-    settings = dict(nfe=4, method="s4s_alt", num_samples=64, seed=1, teacher=TEACHER, iters=24, val_every=4,
-                    dtype=torch.float64, screen=1, final_pairs=1024)
-    ckpt = tmp_path / "run.ckpt"
-
-    def stop(event):
-        if event.iteration == stop_at:
-            raise _Stop
-
-    with pytest.raises(_Stop):
-        s4s.learn(GMM, **settings, checkpoint=ckpt, callback=stop)
-    resumed = s4s.learn(GMM, **settings, checkpoint=ckpt)
-    uninterrupted = s4s.learn(GMM, **settings)
-    assert uninterrupted.meta["metrics"]["final"]["chosen"].startswith("ld3")
-    _assert_same_solver(resumed, uninterrupted)
-    assert resumed.meta["metrics"] == uninterrupted.meta["metrics"]
+    # it went on from the last check before the stop (every 2 steps of the openings' 5, every 8 of 30)
+    assert events[0].iteration == {7: 8, 33: 27}[stop_at] and events[-1].iteration == events[-1].total == 40
+    assert events[0].phase == {7: "joint2", 33: "joint3"}[stop_at]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
 def test_damaged_checkpoints_get_a_clear_error(tmp_path, damage):
     ckpt = tmp_path / "run.ckpt"
-    s4s.learn(GMM, **{**SETTINGS, "iters": 4, "val_every": 2}, checkpoint=ckpt)
+    s4s.learn(GMM, **{**SETTINGS, "config": replace(CONFIG, iters=4)}, checkpoint=ckpt)
     data = ckpt.read_bytes()
     ckpt.write_bytes({"truncate": data[: len(data) // 2], "garbage": os.urandom(len(data)), "empty": b""}[damage])
     with pytest.raises(ValueError, match="not a usable s4s learning checkpoint"):
@@ -141,11 +122,12 @@ def test_non_finite_steps_roll_back_and_lower_the_step_size(caplog):
 
     model = s4s.Denoiser(flaky, GMM.sigma_min, GMM.sigma_max, time=GMM.time, name="flaky")
     with caplog.at_level("WARNING", logger="s4s.learn"):
-        solver = s4s.learn(model, nfe=4, method="s4s", num_samples=64, seed=0, teacher=TEACHER, iters=30,
-                           dtype=torch.float64, shape=(2,), base="dpmpp_2m", schedule="logsnr")
-    assert any("non-finite" in r.getMessage() and "halving" in r.getMessage() for r in caplog.records)
+        solver = s4s.learn(model, nfe=4, method="s4s", num_samples=64, seed=0,
+                           config=LearnConfig(teacher=TEACHER, iters=30, dtype=torch.float64, shape=(2,),
+                                              base="dpmpp_2m", schedule="logsnr"))
+    assert any("non-finite" in r.getMessage() and "rolled back" in r.getMessage() for r in caplog.records)
     assert all(torch.isfinite(getattr(solver, k)).all() for k in ("sigmas", "model_sigmas", "a", "b"))
-    assert solver.meta["metrics"]["score_best"] <= solver.meta["metrics"]["score_start"]
+    assert solver.meta["metrics"]["val_best"] <= solver.meta["metrics"]["val_start"]
 
 
 def test_atomic_writes_leave_the_old_file_on_failure(tmp_path):

@@ -7,7 +7,7 @@ from typing import Any
 from . import k_diffusion, schedules, zoo
 from .frame import Denoiser, TimeMap
 from .io import load_solver, save_solver
-from .learn import learn
+from .learn import LearnConfig, learn
 from .models import ContinuousVP, DiscreteVP, flow_denoiser, guided, vp_denoiser
 from .solvers import SOLVERS, Solver, StepInfo, make_solver
 from .teacher import TeacherSpec, generate_teacher
@@ -27,6 +27,7 @@ __all__ = [
     "SOLVERS",
     "make_solver",
     "learn",
+    "LearnConfig",
     "load_solver",
     "save_solver",
     "TeacherSpec",

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -173,7 +174,7 @@ def _check_out(path: str, force: bool, suffixes: tuple[str, ...] = ()) -> Path:
     return p
 
 
-def _progress(total: int, label: str) -> Callable[..., None]:
+def _progress(total: int | None, label: str) -> Callable[..., None]:
     """A one-line progress bar on stderr when it is a terminal; ``update(done, note, total)``
     may correct the total (a learning run knows its length once its phases are planned)."""
     tty = sys.stderr.isatty()
@@ -187,7 +188,7 @@ def _progress(total: int, label: str) -> Callable[..., None]:
             sys.stderr.write("\n")
         else:
             width = 30
-            fill = min(width, int(width * done / max(total, 1)))
+            fill = min(width, int(width * done / max(total or 1, 1)))
             sys.stderr.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} {note}   ")
         sys.stderr.flush()
 
@@ -222,8 +223,9 @@ def _check_args(args: argparse.Namespace) -> None:
     positive("--nfe", getattr(args, "nfe", None))
     positive("--num-samples", getattr(args, "num_samples", None), 4)
     positive("--iters", getattr(args, "iters", None))
-    positive("--screen", getattr(args, "screen", None))
-    positive("--final-pairs", getattr(args, "final_pairs", None), 0)
+    budget = getattr(args, "budget", None)
+    if budget is not None and not (math.isfinite(budget) and budget > 0):
+        raise UsageError(f"--budget must be a positive multiple of the teacher's cost, got {budget}")
     radius = getattr(args, "radius", None)
     if radius is not None and not 0 <= radius < 1:
         raise UsageError(f"--radius must be in [0, 1), got {radius}")
@@ -243,6 +245,14 @@ def _check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--shape must be comma-separated positive ints such as 1,8,8; got {args.shape!r}")
     if getattr(args, "teacher", None) is not None:
         _teacher_spec(args)
+
+
+def _learn_config(args: argparse.Namespace, **options: Any) -> Any:
+    """The ``LearnConfig`` of a command's options (``options``: a command's own)."""
+    from .learn import LearnConfig, StepBudget
+
+    return LearnConfig(teacher=_teacher_spec(args), iters=args.iters, budget=StepBudget(args.budget),
+                       device=args.device, cache_dir=args.cache, parallel=False if args.in_turn else None, **options)
 
 
 def _generate(model: Any, args: argparse.Namespace, seeds: list[int], label: str) -> Any:
@@ -295,14 +305,13 @@ def cmd_learn(args: argparse.Namespace) -> None:
     model = _resolve_model(args.model, args.guidance, args.device)
     seeds = list(range(args.num_samples))
     data = _generate(model, args, seeds, "teacher")
-    bar = _progress(args.iters, f"learn {args.method}")
+    config = _learn_config(args, base=base, schedule=schedule, plan=args.plan, radius=args.radius,
+                           distance=args.distance, checkpointing=args.checkpointing)
+    bar = _progress(None, f"learn {args.method}")
     try:
-        solver = learn(model, args.nfe, method=args.method, seed=args.seed, teacher_data=data, teacher=_teacher_spec(args),
-                       iters=args.iters, plan=args.plan, radius=args.radius, distance=args.distance,
-                       base=base, schedule=schedule, screen=args.screen, checkpoint=args.checkpoint,
-                       checkpointing=args.checkpointing, device=args.device, parallel=False if args.in_turn else None,
-                       cond=partial(_cond, args), cache_dir=args.cache, final_pairs=args.final_pairs,
-                       callback=lambda e: bar(e.iteration, f"best score {e.best:.4g}", e.total))
+        solver = learn(model, args.nfe, method=args.method, seed=args.seed, teacher_data=data, config=config,
+                       cond=partial(_cond, args), checkpoint=args.checkpoint,
+                       callback=lambda e: bar(e.iteration, f"best validation {e.best:.4g}", e.total))
     finally:
         bar(None)
     from . import distributed
@@ -313,8 +322,8 @@ def cmd_learn(args: argparse.Namespace) -> None:
     m = solver.meta["metrics"]
     c = solver.meta["cost"]
     print(f"{args.method} nfe={args.nfe} from {solver.meta['base']}/{solver.meta['schedule']}: "
-          f"score ({m['select']} pairs) {m['score_start']:.4g} -> {m['score_best']:.4g}, "
-          f"validation {m['val_start']:.4g} -> {m['val_best']:.4g}; cost {c['units']:,} model-evaluation units "
+          f"validation mean squared error {m['val_start']:.4g} -> {m['val_best']:.4g}; cost {c['units']:,} "
+          f"model-evaluation units "
           f"({c['learn_units']:,} learning, {c['teacher_units']:,} teacher pairs; a row with autograd counts 3) "
           f"in {c['seconds']:.0f} s; wrote {out}")
 
@@ -385,8 +394,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
         best = min(hand, key=lambda k: hand[k]["rmse"])
         row: dict[str, Any] = {"nfe": nfe, "best hand-designed": best, "hand": hand[best]}
         for method in args.methods:
-            solver = learn(model, nfe, method=method, seed=args.seed, teacher_data=train, iters=args.iters,
-                           teacher=_teacher_spec(args), device=args.device, cond=partial(_cond, args), cache_dir=args.cache)
+            solver = learn(model, nfe, method=method, seed=args.seed, teacher_data=train, config=_learn_config(args),
+                           cond=partial(_cond, args))
             row[method] = _evaluate(model, solver, held, digits)
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -442,6 +451,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--distributed", action="store_true",
                            help="run under torchrun: split teacher shards and minibatches over the ranks (gloo)")
 
+    def learn_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--budget", type=float, default=2.0, metavar="X",
+                       help="learning budget: X times the teacher pairs' model evaluations (default 2; a row with "
+                            "autograd counts 3)")
+        p.add_argument("--iters", type=int, help="optimisation steps in all, instead of what --budget buys")
+        p.add_argument("--in-turn", action="store_true",
+                       help="make teacher shards in turn, not side by side on CPU threads (for a model that two "
+                            "threads may not call at once)")
+
     def solver_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--solver", required=True, help="a solver file (.json) or a hand-designed solver name")
         p.add_argument("--nfe", type=int, help="NFE for a hand-designed solver (a solver file knows its own)")
@@ -454,28 +472,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what is learned (default s4s_alt: coefficients and time steps)")
     p.add_argument("--num-samples", type=int, default=512,
                    help="teacher pairs to learn from, seeds 0..N-1 (default 512, at least 4)")
-    p.add_argument("--iters", type=int, default=800, help="optimisation steps per phase (default 800)")
-    p.add_argument("--plan", help="optimisation phases replacing the method's, e.g. 'grid:800,joint:400,coef:400'")
+    learn_args(p)
+    p.add_argument("--plan", help="optimisation phases replacing the method's, as part:share items, e.g. "
+                                  "'joint:3,coef:1' (parts: grid, coef, joint)")
     p.add_argument("--radius", type=float, default=0.0, help="relaxed objective radius (0 = plain)")
     p.add_argument("--start", metavar="BASE/SCHEDULE",
                    help="start from this hand-designed solver, e.g. deis/logsnr, instead of the best candidate on "
                         "the teacher pairs (the start can decide the basin: benchmarks/HISTORY.md, 'Starting points')")
-    p.add_argument("--final-pairs", type=int, default=None, metavar="N",
-                   help="fresh teacher pairs on which s4s_alt chooses between its end and its ld3 opening, "
-                        "kept only if ahead by more than two paired standard errors "
-                        "(default: twice --num-samples, at most 1024; 0: no choice)")
-    p.add_argument("--screen", type=int, default=2, metavar="K",
-                   help="probe the K leading starts with a short joint phase each and learn from the best "
-                        "(default 2; 1: no screen; benchmarks/HISTORY.md, 'Screening starts')")
     p.add_argument("--distance", default="l2", choices=["l2", "l1", "pseudo_huber"])
     p.add_argument("--seed", type=int, default=0, help="fixes the train/validation split and the result (default 0)")
     p.add_argument("--out", required=True, help="solver file to write (.json)")
     p.add_argument("--checkpoint", help="save progress here and resume from it if it exists")
     p.add_argument("--checkpointing", action="store_true",
                    help="activation checkpointing per solver step (memory flat in NFE, ~1 extra forward)")
-    p.add_argument("--in-turn", action="store_true",
-                   help="run everything in turn: no lanes side by side on CPU threads (half the activation memory; "
-                        "for a model that two threads may not call at once)")
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.set_defaults(func=cmd_learn)
 
@@ -504,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nfe", type=int, nargs="+", default=[4, 5, 6])
     p.add_argument("--methods", nargs="+", default=["s4s_alt"], choices=["s4s", "s4s_alt", "ld3", "joint"])
     p.add_argument("--num-samples", type=int, default=512)
-    p.add_argument("--iters", type=int, default=800)
+    learn_args(p)
     p.add_argument("--seeds", default="1000000-1000499", help="held-out evaluation seeds")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_bench)

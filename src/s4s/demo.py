@@ -56,8 +56,7 @@ def run_demo(out: Path, nfe: int = 5, num_samples: int = 512, force: bool = Fals
                     best[n] = (err, f"{b}/{g}", x)
 
     t = time.perf_counter()
-    solver = learn(model, nfe, method="s4s_alt", num_samples=num_samples, seed=0, teacher_data=train,
-                   cache_dir=cache)
+    solver = learn(model, nfe, method="s4s_alt", num_samples=num_samples, seed=0, teacher_data=train)
     learn_s = time.perf_counter() - t
     solver.save(solver_path)
     x_learned = run(solver)

@@ -1,182 +1,154 @@
-"""The fit engine: optimise one parametrisation on one set of pairs, state in and state out.
+"""The fit engine: minibatch Adam on one flat parameter vector, state in and state out.
 
-The parameters of a learned solver are a few dozen numbers, and the objective (the mean
-distance to the teacher over a fixed set of pairs) is smooth and deterministic, so the
-engine is full-batch L-BFGS (Nocedal & Wright, "Numerical Optimization", 2nd ed., Alg. 7.4,
-the two-loop recursion) with a backtracking Armijo line search (Alg. 3.1). Each iteration
-costs one gradient evaluation over the pairs when its first trial step is accepted, which
-is the common case.
+One job: minimise a minibatch objective over a flat float64 vector ``x`` for a fixed number
+of steps, keeping the best ``x`` by a selection score checked every ``check_every`` steps.
+Adam (Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Algorithm 1, with
+bias correction) with the step size on a half cosine from ``lr`` to 0 over the run, and the
+gradient clipped to norm ``clip``.
 
-:func:`fit` is a pure loop over an explicit :class:`FitState`: a caller can stop after any
-iteration, save the state (every field is a tensor or a number) and call ``fit`` again with
-it to go on exactly where it stopped.
+:func:`fit` is a pure loop over an explicit :class:`AdamState`: every field is a tensor or a
+number (the minibatch generator's state included), so a caller can save the state after any
+step and call ``fit`` again with it to go on bit for bit where it stopped.
 
-``s4s.learn`` does not use this engine: ``benchmarks/optimizers.py`` measures it against the
-learner's minibatch Adam at equal cost.
+A step whose loss or gradient is not finite, or that leaves a non-finite ``x``, rolls back:
+``x`` returns to the best so far, the moments are cleared and the step size is halved.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = ["FitConfig", "FitState", "FitResult", "Objective", "fit", "flat", "init_state", "unflat"]
+__all__ = ["AdamConfig", "AdamState", "Minibatch", "fit", "flat", "init_state", "unflat"]
 
-Objective = Callable[[Tensor], tuple[float, Tensor]]
-"""``f(x) -> (value, gradient)`` for a flat float64 parameter vector ``x``; ``inf`` when undefined."""
-
-Score = Callable[[Tensor, float], float]
-"""``score(x, value) -> selection score`` of the parameters ``x`` whose objective is ``value``."""
+Minibatch = Callable[[Tensor, Tensor], tuple[float, Tensor]]
+"""``f(x, idx) -> (mean loss, gradient)`` on the pairs ``idx`` (int64 ``[batch]``) for the flat
+float64 ``x``; the gradient has ``x``'s shape."""
 
 
 @dataclass(frozen=True)
-class FitConfig:
-    """How long and how boldly one fit runs.
+class AdamConfig:
+    """One fit's length and step.
 
     Attributes:
-        steps: L-BFGS iterations at most.
-        history: curvature pairs kept (L-BFGS's ``m``).
-        first_step: the first step's largest change of any parameter (the gradient step of an
-            iteration with no curvature history is scaled to it).
-        max_backtracks: halvings of a step before the fit stops for want of progress.
-        c1: the Armijo constant: a step must decrease the value by ``c1 * t * slope``.
-        tol: an iteration whose relative decrease is below ``tol`` counts as a stall.
-        patience: stalls, or selection checks without a new best, before the fit stops.
-        check_every: iterations between selection checks (and at the last one).
+        steps: Adam steps in all (the cosine runs over them).
+        pairs: how many pairs the minibatches are drawn from (uniformly, with replacement).
+        batch_size: pairs per step.
+        lr: the step size at step 0.
+        check_every: steps between selection checks (the last step is always checked).
+        clip: the largest gradient norm used (larger gradients are scaled down to it).
     """
 
-    steps: int = 30
-    history: int = 10
-    first_step: float = 0.1
-    max_backtracks: int = 6
-    c1: float = 1e-4
-    tol: float = 1e-4
-    patience: int = 3
-    check_every: int = 3
+    steps: int
+    pairs: int
+    batch_size: int = 16
+    lr: float = 0.05
+    check_every: int = 50
+    clip: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
 
     def __post_init__(self) -> None:
-        for key in ("steps", "history", "patience", "check_every"):
+        for key in ("steps", "pairs", "batch_size", "check_every"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"FitConfig.{key} must be a positive int, got {value!r}")
-        if isinstance(self.max_backtracks, bool) or not isinstance(self.max_backtracks, int) or self.max_backtracks < 0:
-            raise ValueError(f"FitConfig.max_backtracks must be a non-negative int, got {self.max_backtracks!r}")
-        if not (isinstance(self.first_step, (int, float)) and self.first_step > 0):
-            raise ValueError(f"FitConfig.first_step must be positive, got {self.first_step!r}")
+                raise ValueError(f"AdamConfig.{key} must be a positive int, got {value!r}")
+        if not (self.lr > 0 and self.clip > 0):
+            raise ValueError(f"AdamConfig.lr and clip must be positive, got {self.lr!r} and {self.clip!r}")
 
 
 @dataclass
-class FitState:
-    """Where a fit stands: the iterate, its value and gradient, the curvature history, the best
-    parameters seen by the selection score, and the counters that decide when it stops."""
+class AdamState:
+    """Where a fit stands: the iterate and Adam's moments, the minibatch generator's state, the
+    best iterate by the selection score, and the step-size factor (halved at each rollback)."""
 
     x: Tensor
-    value: float
-    grad: Tensor
+    m: Tensor
+    v: Tensor
+    rng: Tensor
     best_x: Tensor
     best_score: float
-    s: list[Tensor] = field(default_factory=list)
-    y: list[Tensor] = field(default_factory=list)
     step: int = 0
-    evals: int = 1
-    stalls: int = 0  # consecutive iterations (or checks) without progress
-    done: str = ""  # why the fit stopped ("" while it runs)
+    t: int = 0  # Adam's own step count (restarts at a rollback, as the moments do)
+    lr_scale: float = 1.0
+    rollbacks: int = 0
+
+    def tensors(self) -> dict[str, Tensor]:
+        return {"x": self.x, "m": self.m, "v": self.v, "rng": self.rng, "best_x": self.best_x}
+
+    def numbers(self) -> dict[str, float | int]:
+        return {"best_score": self.best_score, "step": self.step, "t": self.t, "lr_scale": self.lr_scale,
+                "rollbacks": self.rollbacks}
+
+    @classmethod
+    def from_parts(cls, tensors: dict[str, Tensor], numbers: dict[str, float | int]) -> "AdamState":
+        return cls(**tensors, best_score=float(numbers["best_score"]), step=int(numbers["step"]),
+                   t=int(numbers["t"]), lr_scale=float(numbers["lr_scale"]), rollbacks=int(numbers["rollbacks"]))
 
 
-@dataclass(frozen=True)
-class FitResult:
-    """The end of a fit: the best parameters by the selection score, and the final state."""
-
-    x: Tensor
-    score: float
-    state: FitState
-
-
-def init_state(x0: Tensor, objective: Objective, score0: float) -> FitState:
-    """The state before the first iteration: ``x0`` evaluated once (one gradient evaluation);
-    ``score0`` is its selection score (the start is a candidate: a fit never returns worse)."""
+def init_state(x0: Tensor, score0: float, seed: int) -> AdamState:
+    """The state before the first step from ``x0``, whose selection score is ``score0`` (the
+    start is a candidate: a fit never returns an iterate scoring worse); ``seed`` fixes the
+    minibatch order."""
     x0 = x0.detach().to(torch.float64).clone()
-    value, grad = objective(x0)
-    return FitState(x=x0, value=value, grad=grad, best_x=x0.clone(), best_score=score0)
+    rng = torch.Generator().manual_seed(seed).get_state()
+    return AdamState(x=x0, m=torch.zeros_like(x0), v=torch.zeros_like(x0), rng=rng, best_x=x0.clone(),
+                     best_score=score0)
 
 
-def _direction(state: FitState) -> Tensor:
-    """``-H g`` by the two-loop recursion over the curvature pairs (``H`` the inverse-Hessian
-    estimate, scaled by ``s.y / y.y`` of the latest pair)."""
-    q = state.grad.clone()
-    alphas = []
-    for s, y in zip(reversed(state.s), reversed(state.y)):
-        a = float(s @ q) / float(y @ s)
-        alphas.append(a)
-        q -= a * y
-    if state.s:
-        q *= float(state.s[-1] @ state.y[-1]) / float(state.y[-1] @ state.y[-1])
-    for (s, y), a in zip(zip(state.s, state.y), reversed(alphas)):
-        b = float(y @ q) / float(y @ s)
-        q += (a - b) * s
-    return -q
+def _lr(config: AdamConfig, state: AdamState) -> float:
+    return config.lr * state.lr_scale * 0.5 * (1 + math.cos(math.pi * state.step / config.steps))
 
 
-def fit(objective: Objective, state: FitState, config: FitConfig = FitConfig(), score: Score | None = None,
-        on_step: Callable[[FitState], None] | None = None) -> FitResult:
-    """Run L-BFGS iterations from ``state`` until ``config.steps``, a stall or a failed line
-    search; returns the best parameters by ``score`` (the objective value when ``None``),
-    checked every ``config.check_every`` iterations and at the last.
+def fit(objective: Minibatch, state: AdamState, config: AdamConfig, score: Callable[[Tensor], float],
+        project: Callable[[Tensor], Tensor] | None = None,
+        on_step: Callable[[AdamState, float, float | None], None] | None = None) -> AdamState:
+    """Adam steps from ``state`` up to ``config.steps``; returns the new state (``best_x`` is
+    the result). The input ``state`` is not modified.
 
-    ``on_step(state)`` is called after each iteration with the new state (to report, or to
-    save it: ``fit(objective, saved_state, config)`` goes on exactly from there). The input
-    ``state`` is not modified."""
-    st = replace(state, s=list(state.s), y=list(state.y))
-    if st.done == "steps":  # stopped by a step count: a larger one goes on
-        st.done = ""
-    judge = score or (lambda x, value: value)
-    while not st.done:
-        if st.step >= config.steps:
-            st.done = "steps"
-            break
-        d = _direction(st)
-        slope = float(st.grad @ d)
-        if not math.isfinite(slope) or slope >= 0:  # not a descent direction: restart from the gradient
-            st.s, st.y = [], []
-            d, slope = -st.grad, -float(st.grad @ st.grad)
-        if slope == 0:
-            st.done = "stationary"
-            break
-        t = 1.0 if st.s else config.first_step / max(float(d.abs().max()), 1e-30)
-        for _ in range(config.max_backtracks + 1):
-            x_new = st.x + t * d
-            value, grad = objective(x_new)
-            st.evals += 1
-            if math.isfinite(value) and value <= st.value + config.c1 * t * slope:
-                break
-            t *= 0.5
-        else:
-            st.done = "line search"
-            break
-        s_k, y_k = x_new - st.x, grad - st.grad
-        if float(s_k @ y_k) > 1e-12 * float(y_k @ y_k):  # keep the estimate positive definite
-            st.s.append(s_k)
-            st.y.append(y_k)
-            if len(st.s) > config.history:
-                st.s.pop(0), st.y.pop(0)
-        decrease = (st.value - value) / max(abs(st.value), 1e-30)
-        st.x, st.value, st.grad, st.step = x_new, value, grad, st.step + 1
-        st.stalls = st.stalls + 1 if decrease < config.tol else 0
-        if st.step % config.check_every == 0 or st.step >= config.steps:
-            now = judge(st.x, st.value)
-            if now < st.best_score:
-                st.best_x, st.best_score = st.x.clone(), now
-            else:
-                st.stalls += 1
-        if st.stalls >= config.patience:
-            st.done = "stalled"
+    ``score(x)`` is the selection score (lower is better); ``project(x)`` maps an iterate back
+    onto the feasible set after each step (``None``: unconstrained). ``on_step(state, loss,
+    score_or_None)`` is called after every step (to report, or to save the state)."""
+    st = replace(state, x=state.x.clone(), m=state.m.clone(), v=state.v.clone(), rng=state.rng.clone())
+    gen = torch.Generator()
+    gen.set_state(st.rng)
+    b1, b2 = config.betas
+    while st.step < config.steps:
+        idx = torch.randint(0, config.pairs, (min(config.batch_size, config.pairs),), generator=gen)
+        value, grad = objective(st.x, idx)
+        ok = math.isfinite(value) and bool(torch.isfinite(grad).all())
+        if ok:
+            norm = float(grad.norm())
+            if norm > config.clip:
+                grad = grad * (config.clip / norm)
+            t = st.t + 1
+            m = b1 * st.m + (1 - b1) * grad
+            v = b2 * st.v + (1 - b2) * grad * grad
+            step = _lr(config, st) * (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + config.eps)
+            x = st.x - step
+            if project is not None:
+                x = project(x)
+            ok = bool(torch.isfinite(x).all())
+        if ok:
+            st.x, st.m, st.v, st.t = x, m, v, t
+        else:  # roll back to the best iterate, forget the moments, halve the step size
+            st.x, st.m, st.v, st.t = st.best_x.clone(), torch.zeros_like(st.m), torch.zeros_like(st.v), 0
+            st.lr_scale *= 0.5
+            st.rollbacks += 1
+        st.step += 1
+        st.rng = gen.get_state()
+        checked = None
+        if st.step % config.check_every == 0 or st.step == config.steps:
+            checked = score(st.x)
+            if checked < st.best_score:
+                st.best_x, st.best_score = st.x.clone(), checked
         if on_step is not None:
-            on_step(st)
-    return FitResult(st.best_x.clone(), st.best_score, st)
+            on_step(st, value, checked)
+    return st
 
 
 def flat(params: Sequence[Tensor]) -> Tensor:

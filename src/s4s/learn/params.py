@@ -78,6 +78,10 @@ class SolverParams(nn.Module):
         levels = base.model_sigmas * torch.exp(self.decouple_bound * torch.tanh(self.decouple) * free)
         return base.with_(b=base.b + delta, model_sigmas=levels)
 
+    def forward(self) -> Solver:
+        """The solver (so ``torch.func.functional_call`` can make it from other parameter values)."""
+        return self.solver()
+
     def groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameter groups by role: ``grid`` (levels and decoupling) and ``coef``."""
         grid = [self.grid_logits, self.decouple] + ([self.low_shift] if self.zero_end else [])

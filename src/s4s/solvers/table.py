@@ -175,7 +175,9 @@ class Stepper:
         self._b = solver.b.to(dtype=dtype, device=device)
         self._levels = solver.model_sigmas.to(dtype=dtype, device=device)
         self._uses_a, self._uses_b, self._free_x, self._free_d = _structure(solver.a.detach(), solver.b.detach())
-        self._states: dict[int, Tensor] = {0: noise * solver.sigmas[0].to(dtype=dtype, device=device)}
+        # the start (its state and level) is the host's, never learned: no graph through it, so the
+        # first model call keeps no activations for a backward pass when later levels are learned
+        self._states: dict[int, Tensor] = {0: noise * solver.sigmas[0].detach().to(dtype=dtype, device=device)}
         self._denoised: dict[int, Tensor] = {}
 
     @property
@@ -197,7 +199,7 @@ class Stepper:
         """The level given to the model at this evaluation (a 0-dim tensor)."""
         if self.done:
             raise RuntimeError(f"the solver has made all its {self.solver.nfe} evaluations")
-        return self._levels[self.k]
+        return self._levels[0].detach() if self.k == 0 else self._levels[self.k]  # the start level: see __init__
 
     def tell(self, denoised: Tensor) -> Tensor:
         """Take ``D(x_k, sigma_k)`` and return the next state ``x_{k+1}``."""

@@ -1,0 +1,110 @@
+"""Everything ``s4s.learn`` can be told beyond the model, the NFE, the method and the pairs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from ..schedules import SCHEDULES, split_zero
+from ..solvers import SOLVERS
+from ..teacher import TeacherSpec
+from .objectives import DISTANCES, Distance
+from .policies import Guard, RankStarts, StepBudget
+from .recipes import parse_plan
+
+__all__ = ["LearnConfig"]
+
+
+def _positive_int(name: str, value: object, allow_none: bool = False) -> None:
+    if allow_none and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    """How ``s4s.learn`` learns.
+
+    Attributes:
+        shape: one sample's shape (zoo models, and models with a ``sample_shape``, know theirs).
+        base, schedule: the starting solver and grid, e.g. ``"deis"`` and ``"logsnr"``; by
+            default ``rank`` chooses among ``CANDIDATE_SOLVERS x CANDIDATE_SCHEDULES``.
+        teacher: how teacher pairs are made (default UniPC-3, 200 NFE, Karras grid), and so
+            what they cost.
+        plan: phases replacing the method's recipe, e.g. ``"joint:3,coef:1"``
+            (:func:`s4s.learn.recipes.parse_plan`).
+        distance: ``"l2"``, ``"l1"``, ``"pseudo_huber"`` or ``f(x, y) -> [B]``, measured after
+            ``decode`` when given (latent models).
+        decode: latents -> what the distance compares (a VAE decoder).
+        radius: the relaxed objective: the student's noise may move within
+            ``radius * sqrt(dim)`` of the teacher's (0: the plain objective).
+        budget: the learning budget (a multiple of the teacher pairs' cost) and how it buys steps.
+        iters: optimisation steps in all, overriding ``budget`` (``None``: from the budget).
+        batch_size: pairs per Adam step.
+        lr: Adam's step size at the start of each phase (a half cosine to 0 over the phase).
+        coef_lr: the coefficients' step size relative to ``lr`` (the grid's and levels' is ``lr``).
+        band: history depth of the learned coefficients (``None``: every earlier evaluation).
+        val_fraction: the share of the pairs held out to select and guard (at least 2 pairs).
+        checks: selection checks on the validation pairs in each phase.
+        rank: how the start is chosen; guard: whether the learned solver may replace it.
+        device, dtype: where and in what precision teacher pairs are made and learning runs.
+        cache_dir: a teacher cache (``s4s.teacher``).
+        checkpointing: recompute each model call in the backward pass (memory flat in NFE,
+            about one more forward pass of time).
+        parallel: make teacher shards side by side on CPU threads (``None``: on for a CPU).
+    """
+
+    shape: Sequence[int] | None = None
+    base: str | None = None
+    schedule: str | None = None
+    teacher: TeacherSpec = field(default_factory=TeacherSpec)
+    plan: str | None = None
+    distance: str | Distance = "l2"
+    decode: Callable[[Tensor], Tensor] | None = None
+    radius: float = 0.0
+    budget: StepBudget = field(default_factory=StepBudget)
+    iters: int | None = None
+    batch_size: int = 16
+    lr: float = 0.1
+    coef_lr: float = 0.3
+    band: int | None = None
+    val_fraction: float = 0.2
+    checks: int = 8
+    rank: RankStarts = field(default_factory=RankStarts)
+    guard: Guard = field(default_factory=Guard)
+    device: torch.device | str = "cpu"
+    dtype: torch.dtype = torch.float32
+    cache_dir: str | None = None
+    checkpointing: bool = False
+    parallel: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "checks"):
+            _positive_int(name, getattr(self, name))
+        _positive_int("iters", self.iters, allow_none=True)
+        _positive_int("band", self.band, allow_none=True)
+        if self.base is not None and self.base not in SOLVERS:
+            raise ValueError(f"unknown base solver {self.base!r}; choose one of {sorted(SOLVERS)}")
+        if self.schedule is not None and split_zero(self.schedule)[0] not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {sorted(SCHEDULES)} (optionally +zero)")
+        if self.plan is not None:
+            parse_plan(self.plan)
+        if not callable(self.distance) and self.distance not in DISTANCES:
+            raise ValueError(f"unknown distance {self.distance!r}; choose one of {sorted(DISTANCES)} or pass a callable")
+        if not (isinstance(self.radius, (int, float)) and 0 <= self.radius < 1):
+            raise ValueError(f"radius must be in [0, 1), got {self.radius!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if not (isinstance(self.coef_lr, (int, float)) and math.isfinite(self.coef_lr) and self.coef_lr > 0):
+            raise ValueError(f"coef_lr must be a positive number, got {self.coef_lr!r}")
+        if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        if not isinstance(self.budget, StepBudget):
+            raise ValueError(f"budget must be a StepBudget, e.g. StepBudget(2.0), got {self.budget!r}")
+        if not isinstance(self.teacher, TeacherSpec):
+            raise ValueError(f"teacher must be a TeacherSpec, got {self.teacher!r}")

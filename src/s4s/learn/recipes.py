@@ -1,0 +1,93 @@
+"""The learning methods as data: a recipe is a sequence of phases, each fitting one part of the
+solver's parameters (:class:`s4s.learn.params.SolverParams`) for a share of the step budget.
+
+* ``grid``: the time grid and the decoupled model-input levels (LD3's parameters: Tong et al.,
+  "Learning to Discretize Denoising Diffusion ODEs", ICLR 2025);
+* ``coef``: the solver's coefficients on its grid (S4S: Frankel et al., "S4S: Solving for a
+  Diffusion Model Solver", ICML 2025);
+* ``joint``: both at once.
+
+Each phase goes on from the best parameters of the phases before it (an opening, ``@start``,
+begins at the start instead), and only a phase's improvements on the best so far are kept: a
+recipe never ends worse, on the selection score, than its start, and one that opens with two
+``@start`` phases goes on from the better of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["PARTS", "Phase", "Recipe", "RECIPES", "S4S", "S4S_ALT", "LD3", "JOINT", "parse_plan"]
+
+PARTS: dict[str, tuple[str, ...]] = {"grid": ("grid",), "coef": ("coef",), "joint": ("grid", "coef")}
+"""A phase's part -> the parameter groups it fits (``SolverParams.groups()``)."""
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Fit ``part`` for ``share`` of the recipe's steps (shares are relative weights), from the
+    best parameters so far or, with ``from_start``, from the start."""
+
+    part: str
+    share: float = 1.0
+    from_start: bool = False
+
+    def __post_init__(self) -> None:
+        if self.part not in PARTS:
+            raise ValueError(f"a phase's part must be one of {sorted(PARTS)}, got {self.part!r}")
+        if not (isinstance(self.share, (int, float)) and not isinstance(self.share, bool)
+                and math.isfinite(self.share) and self.share > 0):
+            raise ValueError(f"a phase's share must be a positive number, got {self.share!r}")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A learning method: its name and its phases."""
+
+    name: str
+    phases: tuple[Phase, ...]
+
+    def steps(self, total: int) -> list[int]:
+        """Steps of each phase when the recipe has ``total`` steps (each phase at least 1)."""
+        weight = sum(p.share for p in self.phases)
+        counts = [max(1, round(total * p.share / weight)) for p in self.phases]
+        counts[-1] = max(1, total - sum(counts[:-1]))
+        return counts
+
+    def plan(self) -> str:
+        """The recipe in :func:`parse_plan`'s notation."""
+        return ",".join(f"{p.part}:{p.share:g}{'@start' if p.from_start else ''}" for p in self.phases)
+
+
+S4S = Recipe("s4s", (Phase("coef"),))
+LD3 = Recipe("ld3", (Phase("grid"),))
+JOINT = Recipe("joint", (Phase("joint"),))
+S4S_ALT = Recipe("s4s_alt", (Phase("grid", 1, True), Phase("joint", 1, True), Phase("joint", 6)))
+"""S4S-Alt: two short openings from the start, the grid and levels alone (LD3's parameters) and
+everything together, then everything together from the better of them on the validation
+pairs (Frankel et al. 2025 alternate time steps and coefficients; which parts pay off within a
+small budget differs by model and NFE, so both openings are tried)."""
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (S4S, S4S_ALT, LD3, JOINT)}
+
+
+def parse_plan(plan: str, name: str = "plan") -> Recipe:
+    """A recipe from a plan such as ``"grid:1@start,joint:1@start,joint:6"``: comma-separated
+    ``part[:share][@start]`` items, ``part`` one of ``grid``, ``coef``, ``joint``, ``share`` a
+    positive number (the phase's weight in the step budget; 1 when left out) and ``@start``
+    beginning the phase at the start instead of the best parameters so far."""
+    if not isinstance(plan, str) or not plan.strip():
+        raise ValueError(f"plan must be a non-empty string such as 'joint:3,coef:1', got {plan!r}")
+    phases = []
+    for item in plan.split(","):
+        body, at, flag = item.strip().partition("@")
+        part, _, share = body.partition(":")
+        try:
+            if at and flag != "start":
+                raise ValueError(flag)
+            phases.append(Phase(part.strip(), float(share) if share.strip() else 1.0, from_start=bool(at)))
+        except ValueError:
+            raise ValueError(f"bad plan item {item.strip()!r} in {plan!r}: expected part[:share][@start] with part "
+                             f"one of {sorted(PARTS)} and share a positive number") from None
+    return Recipe(name, tuple(phases))
