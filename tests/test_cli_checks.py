@@ -15,8 +15,9 @@ LEARN = ["learn", "--model", "gmm", "--nfe", "3"]
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["learn", "--model", "gmm", "--nfe", "0", "--out", "x.json"], "--nfe must be at least 1"),
-    (["learn", "--model", "gmm", "--nfe", "-3", "--out", "x.json"], "--nfe must be at least 1"),
+    (["learn", "--model", "gmm", "--nfe", "0", "--out", "x.json"], "--nfe must be at least 2"),
+    (["learn", "--model", "gmm", "--nfe", "1", "--out", "x.json"], "--nfe must be at least 2"),
+    (["learn", "--model", "gmm", "--nfe", "-3", "--out", "x.json"], "--nfe must be at least 2"),
     (LEARN + ["--num-samples", "2", "--out", "x.json"], "--num-samples must be at least 4"),
     (LEARN + ["--iters", "0", "--out", "x.json"], "--iters must be at least 1"),
     (LEARN + ["--radius", "1.5", "--out", "x.json"], "--radius must be in [0, 1)"),
@@ -141,3 +142,30 @@ def test_every_option_named_in_the_issue_has_help(command, options):
     helps = {s: a.help for a in sub._actions for s in a.option_strings}
     for option in options:
         assert helps[option], f"{command} {option} has no help"
+
+
+def test_a_solver_file_for_another_model_is_named_and_refused_with_strict(tmp_path, capsys, caplog):
+    import s4s
+    from s4s.fingerprint import mismatches
+
+    gmm = s4s.zoo.load("gmm", dim=2)
+    solver = s4s.learn(gmm, nfe=3, method="s4s", num_samples=16,
+                       config=s4s.LearnConfig(teacher=s4s.TeacherSpec("unipc", 20, "logsnr"), iters=2))
+    path = solver.save(tmp_path / "gmm.json")
+    assert mismatches(s4s.load_solver(path).meta["model"], gmm, (2,)) == []
+    other = s4s.Denoiser(lambda x, s: 0.5 * gmm(x, s), gmm.sigma_min, gmm.sigma_max, name=gmm.name)
+    assert mismatches(solver.meta["model"], other, (2,)) == [
+        "other outputs on the same inputs (another model or other weights under this name)"]
+    shifted = s4s.Denoiser(gmm, gmm.sigma_min, 2 * gmm.sigma_max, name="mine")
+    found = mismatches(solver.meta["model"], shifted, (3,))
+    assert found[0] == f"model {gmm.name!r}, not 'mine'" and "noise range" in found[1] and "(2,), not (3,)" in found[2]
+
+    args = ["eval", "--model", "gmm", "--teacher", "unipc:20", "--solver", str(path), "--seeds", "0-7"]
+    with caplog.at_level("WARNING", logger="s4s"):
+        assert main(args) == 0
+    assert "learned for" not in caplog.text  # its own model: no word
+    assert main(["sample", "--model", "digits", "--solver", str(path), "--strict", "--seeds", "0-3",
+                 "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert f"gmm.json was learned for model {gmm.name!r}, not 'digits'" in err and "(--strict)" in err
+    assert not (tmp_path / "x.png").exists()

@@ -154,7 +154,7 @@ def test_teacher_cache_resumes_and_repairs(tmp_path):
                             name=GMM.name)
     second = s4s.generate_teacher(counting, seeds, (2,), TEACHER, batch_size=4, dtype=torch.float64, cache_dir=tmp_path)
     assert torch.equal(first.samples, second.samples)
-    assert calls == [4] * TEACHER.nfe  # only the damaged shard was regenerated
+    assert calls == [2] + [4] * TEACHER.nfe  # the model's probe (cache key), then only the damaged shard
     assert {p.name for p in shards if p.stat().st_mtime_ns != mtimes[p.name]} == {shards[1].name}
 
 
@@ -333,3 +333,12 @@ def test_recipes_are_data():
 def test_bad_plans_are_refused(plan):
     with pytest.raises(ValueError, match="plan|share|part"):
         parse_plan(plan)
+
+
+def test_two_models_of_one_name_do_not_share_a_teacher_cache(tmp_path):
+    other = s4s.Denoiser(lambda x, s: 0.5 * GMM(x, s), GMM.sigma_min, GMM.sigma_max, name=GMM.name)
+    first = s4s.generate_teacher(GMM, range(6), (2,), TEACHER, dtype=torch.float64, cache_dir=tmp_path)
+    second = s4s.generate_teacher(other, range(6), (2,), TEACHER, dtype=torch.float64, cache_dir=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 2 and not torch.allclose(first.samples, second.samples)
+    again = s4s.generate_teacher(GMM, range(6), (2,), TEACHER, dtype=torch.float64, cache_dir=tmp_path)
+    assert torch.equal(again.samples, first.samples) and len(list(tmp_path.iterdir())) == 2

@@ -137,12 +137,30 @@ def _solver(args: argparse.Namespace, model: Any) -> Any:
     from . import load_solver, make_solver
 
     if args.solver and Path(args.solver).suffix == ".json":
-        return load_solver(args.solver)
+        solver = load_solver(args.solver)
+        _check_fit(args, solver, model)
+        return solver
     if not args.solver:
         raise UsageError("--solver needs a solver file (.json) or a hand-designed solver name")
     if args.nfe is None:
         raise UsageError(f"--solver {args.solver} needs --nfe")
     return make_solver(args.solver, args.nfe, args.schedule, model)
+
+
+def _check_fit(args: argparse.Namespace, solver: Any, model: Any) -> None:
+    """Warn (with ``--strict``: refuse) when a solver file was learned for another model, sample
+    shape or noise range than the one given."""
+    from .fingerprint import mismatches
+
+    recorded = solver.meta.get("model")
+    if not isinstance(recorded, dict):
+        return
+    found = mismatches(recorded, model, _shape(model, args.shape), device=args.device)
+    if found:
+        message = f"{args.solver} was learned for " + "; ".join(found)
+        if args.strict:
+            raise UsageError(message + " (--strict)")
+        log.warning("%s: its samples may be far from this model's teacher (--strict refuses)", message)
 
 
 def _version() -> str:
@@ -220,7 +238,8 @@ def _check_args(args: argparse.Namespace) -> None:
             if v is not None and v < low:
                 raise UsageError(f"{option} must be at least {low}, got {v}")
 
-    positive("--nfe", getattr(args, "nfe", None))
+    learns = hasattr(args, "method") or hasattr(args, "methods")  # learn, bench
+    positive("--nfe", getattr(args, "nfe", None), 2 if learns else 1)
     positive("--num-samples", getattr(args, "num_samples", None), 4)
     positive("--iters", getattr(args, "iters", None))
     budget = getattr(args, "budget", None)
@@ -462,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def solver_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--solver", required=True, help="a solver file (.json) or a hand-designed solver name")
+        p.add_argument("--strict", action="store_true",
+                       help="refuse a solver file learned for another model, sample shape or noise range "
+                            "(default: a warning)")
         p.add_argument("--nfe", type=int, help="NFE for a hand-designed solver (a solver file knows its own)")
         p.add_argument("--schedule", default="karras", help="grid for a hand-designed solver")
 

@@ -26,6 +26,7 @@ from ._atomic import atomic_path, write_text_atomic
 from ._json import parse_json
 from ._threads import run_jobs
 from .frame import Denoiser
+from .fingerprint import model_probe
 from .noise import seeded_noise
 from .solvers import make_solver
 
@@ -143,9 +144,10 @@ def _read_manifest(path: Path, fresh: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
-def _cache_key(model: Denoiser, spec: TeacherSpec, shape: tuple[int, ...], dtype: torch.dtype, cond: Tensor | None) -> str:
+def _cache_key(model: Denoiser, spec: TeacherSpec, shape: tuple[int, ...], dtype: torch.dtype, cond: Tensor | None,
+               device: torch.device | str = "cpu") -> str:
     ident = {"model": model.name, "sigma": [model.sigma_min, model.sigma_max], "teacher": spec.to_dict(),
-             "shape": list(shape), "dtype": str(dtype),
+             "shape": list(shape), "dtype": str(dtype), "probe": model_probe(model, shape, cond, dtype, device),
              "cond": None if cond is None else hashlib.sha256(cond.detach().cpu().contiguous().numpy().tobytes()).hexdigest()}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -186,7 +188,7 @@ def generate_teacher(
     cond_dev = None if cond is None else cond.to(device)
     folder = manifest = None
     if cache_dir is not None:
-        folder = Path(cache_dir) / _cache_key(model, spec, shape, dtype, cond)
+        folder = Path(cache_dir) / _cache_key(model, spec, shape, dtype, cond, device)
         folder.mkdir(parents=True, exist_ok=True)
         mpath = folder / "manifest.json"
         manifest = _read_manifest(mpath, {"teacher": spec.to_dict(), "model": model.name, "shards": {}})

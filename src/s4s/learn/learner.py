@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from .. import distributed
+from ..fingerprint import fingerprint as fingerprint_of
 from ..frame import Denoiser
 from ..schedules import SCHEDULES, split_zero
 from ..solvers import SOLVERS, make_solver
@@ -257,7 +258,8 @@ def learn(
         learned, carry_score = start, val_start
     meta = {
         "method": method, "base": base, "schedule": schedule, "nfe": nfe, "band": params.band,
-        "model": {"name": raw.name, "sigma_min": raw.sigma_min, "sigma_max": raw.sigma_max, "time": raw.time.name},
+        "model": fingerprint_of(model, tuple(teacher_data.noise.shape[1:]), teacher_data.cond,
+                                teacher_data.noise.dtype, cfg.device),
         "teacher": spec.to_dict(), "num_samples": len(teacher_data), "seed": seed, "radius": cfg.radius,
         "distance": _settings(method, recipe, nfe, seed, cfg)["distance"], "plan": recipe.plan(), "steps": steps,
         "batch_size": cfg.batch_size, "accepted": accepted,
