@@ -43,8 +43,11 @@ def test_learn_sample_eval_teacher_bench(tmp_path, capsys):
 
     capsys.readouterr()
     assert main(["eval", *TINY, "--solver", "ddim", "--nfe", "4", "--seeds", "100-131"]) == 0
-    res = json.loads(capsys.readouterr().out)
-    assert res["nfe"] == 4 and res["rmse"] > 0
+    captured = capsys.readouterr()
+    res = json.loads(captured.out)
+    assert res["nfe"] == 4 and res["rmse"] > 0 and 0 < res["rmse_se"] < res["rmse"]
+    assert res["best_hand_designed"]["rmse"] <= res["rmse"] and res["ratio_to_best_hand"] >= 1  # ddim/karras is one
+    assert res["teacher_gap_rmse"] >= 0 and "standard error over 32 seeds" in captured.err
 
     cache = tmp_path / "cache"
     assert main(["teacher", *TINY, "--seeds", "0-7", "--cache", str(cache)]) == 0

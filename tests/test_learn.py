@@ -342,3 +342,24 @@ def test_two_models_of_one_name_do_not_share_a_teacher_cache(tmp_path):
     assert len(list(tmp_path.iterdir())) == 2 and not torch.allclose(first.samples, second.samples)
     again = s4s.generate_teacher(GMM, range(6), (2,), TEACHER, dtype=torch.float64, cache_dir=tmp_path)
     assert torch.equal(again.samples, first.samples) and len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_teacher_barely_finer_than_the_student_is_warned_of(caplog):
+    with caplog.at_level("WARNING", logger="s4s.learn"):
+        s4s.learn(GMM, nfe=3, method="s4s", num_samples=8, config=config(iters=1, teacher=s4s.TeacherSpec("unipc", 2)))
+    assert "less than 4x the student's 3 NFE" in caplog.text and "at least 12 NFE" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="s4s.learn"):
+        s4s.learn(GMM, nfe=3, method="s4s", num_samples=8, config=config(iters=1))
+    assert "student's" not in caplog.text
+
+
+def test_rmse_standard_error_is_the_delta_method_over_samples():
+    from s4s import metrics
+
+    ref = torch.zeros(4, 2, dtype=torch.float64)
+    x = torch.tensor([[1.0, 1.0], [1.0, 1.0], [3.0, 3.0], [3.0, 3.0]], dtype=torch.float64)  # MSEs 1, 1, 9, 9
+    per = torch.tensor([1.0, 1.0, 9.0, 9.0], dtype=torch.float64)
+    expected = float(per.std() / 2 / (2 * per.mean().sqrt()))
+    assert metrics.rmse(x, ref) == pytest.approx(5 ** 0.5) and metrics.rmse_se(x, ref) == pytest.approx(expected)
+    assert metrics.rmse_se(ref, ref) == 0.0 and metrics.rmse_se(x[:1], ref[:1]) == 0.0

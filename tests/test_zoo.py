@@ -124,3 +124,7 @@ def test_sample_grid_png(tmp_path):
     assert img.size[1] == 2 * (8 * 4 + 2) + 2
     with pytest.raises(ValueError, match="same number and shape"):
         save_grid({"a": x, "b": x[:3]}, tmp_path / "h.png")
+    many = torch.rand(70, 1, 8, 8) * 2 - 1  # 70 images wrap onto three lines of 32
+    wide = Image.open(save_grid({"s4s_alt": many}, tmp_path / "w.png", scale=1, pad=2))
+    assert wide.size[1] == 3 * (8 + 2) + 2 and wide.size[0] < 32 * 10 + 200
+    assert tuple(wide.getpixel((wide.size[0] - 3, 2 * 10 + 4))) == (255, 255, 255)  # the last line holds 6

@@ -291,7 +291,7 @@ def _evaluate(model: Any, solver: Any, data: Any, digits: bool) -> dict[str, flo
 
     with torch.no_grad():
         x = solver.sample(model, data.noise, data.cond).cpu()
-    out = {"rmse": metrics.rmse(x, data.samples.cpu())}
+    out = {"rmse": metrics.rmse(x, data.samples.cpu()), "rmse_se": metrics.rmse_se(x, data.samples.cpu())}
     if digits:
         out["fd_digits"] = metrics.fd_digits(x)
     return out
@@ -375,11 +375,27 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
+    from . import make_solver
+    from .learn import CANDIDATE_SOLVERS
+    from .teacher import teacher_gap
+
     model = _resolve_model(args.model, args.guidance, args.device)
     solver = _solver(args, model)
     data = _generate(model, args, _seeds(args.seeds), "teacher")
-    res = _evaluate(model, solver, data, args.model.startswith("digits"))
-    print(json.dumps({"solver": solver.name, "nfe": solver.nfe, "seeds": args.seeds, **res}))
+    digits = args.model.startswith("digits")
+    res = _evaluate(model, solver, data, digits)
+    hand = {f"{b}/{g}": _evaluate(model, make_solver(b, solver.nfe, g, model), data, False)["rmse"]
+            for b in CANDIDATE_SOLVERS for g in ("karras", "logsnr")}
+    best = min(hand, key=hand.__getitem__)
+    out = {"solver": solver.name, "nfe": solver.nfe, "seeds": args.seeds, **res,
+           "best_hand_designed": {"solver": best, "rmse": hand[best]}, "ratio_to_best_hand": res["rmse"] / hand[best],
+           "teacher_gap_rmse": teacher_gap(model, data, _teacher_spec(args))}
+    if isinstance(solver.meta.get("cost"), dict):
+        out["learn_cost_units"] = solver.meta["cost"].get("units")
+    print(json.dumps(out))
+    print(f"RMSE to the teacher {res['rmse']:.4g} +- {res['rmse_se']:.2g} (standard error over {len(data)} seeds); "
+          f"best hand-designed at {solver.nfe} NFE ({best}) {hand[best]:.4g}, ratio {out['ratio_to_best_hand']:.2f}; "
+          f"the teacher's own error (RMSE to a 2x-finer teacher) {out['teacher_gap_rmse']:.2g}", file=sys.stderr)
 
 
 def cmd_teacher(args: argparse.Namespace) -> None:
@@ -518,7 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("eval", help="RMSE (and FD-digits) of a solver against the teacher on given seeds")
+    p = sub.add_parser("eval", help="RMSE to the teacher (with its standard error; FD-digits on digits models) of a "
+                                    "solver on given seeds, against the best hand-designed solver at its NFE")
     model_args(p)
     solver_args(p)
     p.add_argument("--seeds", default="1000000-1000499",

@@ -21,6 +21,15 @@ def rmse(x: Tensor, reference: Tensor) -> float:
     return float((x.double() - reference.double()).pow(2).mean().sqrt())
 
 
+def rmse_se(x: Tensor, reference: Tensor) -> float:
+    """Standard error of :func:`rmse` over the samples (the delta method: the standard error of
+    the per-sample mean squared errors' mean, over ``2 * rmse``); 0 for fewer than 2 samples."""
+    per = (x.double() - reference.double()).pow(2).reshape(x.shape[0], -1).mean(1)
+    if per.numel() < 2 or float(per.mean()) == 0:
+        return 0.0
+    return float(per.std() / per.numel() ** 0.5 / (2 * per.mean().sqrt()))
+
+
 def psnr(x: Tensor, reference: Tensor, data_range: float = 2.0) -> float:
     """Peak signal-to-noise ratio in dB for data spanning ``data_range`` (2 for ``[-1, 1]`` images)."""
     err = rmse(x, reference)

@@ -49,6 +49,8 @@ log = logging.getLogger("s4s.learn")
 METHODS = tuple(RECIPES)
 CANDIDATE_SOLVERS = ("ddim", "ipndm", "dpmpp_2m", "dpmpp_3m", "unipc", "deis")
 CANDIDATE_SCHEDULES = ("karras", "logsnr", "time_uniform", "karras+zero", "logsnr+zero", "time_uniform+zero")
+WEAK_TEACHER = 4
+"""A teacher with fewer than this many times the student's NFE gets a warning."""
 ADAPTIVE_TEACHER_NFE = 200
 """The NFE a pair of an adaptive (``dopri5``) teacher is reckoned at for the budget."""
 
@@ -157,6 +159,10 @@ def learn(
         raise ValueError(f"batch_size={cfg.batch_size} is smaller than the {distributed.world_size()} ranks")
     recipe = parse_plan(cfg.plan, method) if cfg.plan is not None else RECIPES[method]
     spec = cfg.teacher
+    if spec.solver != "dopri5" and spec.nfe < WEAK_TEACHER * nfe:
+        log.warning("the teacher (%s at %d NFE) has less than %dx the student's %d NFE: the student learns the "
+                    "teacher's own error; give a teacher of at least %d NFE", spec.solver, spec.nfe, WEAK_TEACHER, nfe,
+                    WEAK_TEACHER * nfe)
     started = time.perf_counter()
     cost = Cost()
     raw, model = model, counted(model, cost)
