@@ -264,6 +264,20 @@ def _check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--shape must be comma-separated positive ints such as 1,8,8; got {args.shape!r}")
     if getattr(args, "teacher", None) is not None:
         _teacher_spec(args)
+    solver = getattr(args, "solver", None)
+    if solver and Path(solver).suffix == ".json":
+        if not Path(solver).exists():
+            raise UsageError(f"--solver: no solver file at {solver}")
+        if not Path(solver).is_file():
+            raise UsageError(f"--solver: {solver} is not a regular file (a folder, a device or a pipe?)")
+    elif solver:
+        from .schedules import SCHEDULES, split_zero
+        from .solvers import SOLVERS
+
+        if solver not in SOLVERS:
+            raise UsageError(f"--solver must be a solver file (.json) or one of {sorted(SOLVERS)}, got {solver!r}")
+        if split_zero(args.schedule)[0] not in SCHEDULES:
+            raise UsageError(f"--schedule must be one of {sorted(SCHEDULES)} (optionally +zero), got {args.schedule!r}")
 
 
 def _learn_config(args: argparse.Namespace, **options: Any) -> Any:
@@ -353,8 +367,12 @@ def cmd_sample(args: argparse.Namespace) -> None:
     out = _check_out(args.out, args.force, (".png", ".safetensors"))
     model = _resolve_model(args.model, args.guidance, args.device)
     seeds = _seeds(args.seeds)
-    noise = seeded_noise(seeds, _shape(model, args.shape), device=args.device)
+    shape = _shape(model, args.shape)
     solver = _solver(args, model)
+    if out.suffix == ".png" and len(shape) not in (2, 3):
+        raise UsageError(f"a PNG grid needs image samples [C, H, W] or [H, W]; this model's are {shape}: "
+                         "write --out FILE.safetensors")
+    noise = seeded_noise(seeds, shape, device=args.device)
     cond = _cond(args, seeds)
     with torch.no_grad():
         x = solver.sample(model, noise, None if cond is None else cond.to(args.device)).cpu()
