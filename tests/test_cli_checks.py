@@ -185,3 +185,19 @@ def test_the_readmes_own_model_runs_as_written(tmp_path, monkeypatch, capsys):
     assert main(commands[0].split()[1:] + quick) == 0  # s4s learn ... (a small teacher and run)
     assert main(commands[1].split()[1:] + ["--teacher", "unipc:40", "--seeds", "0-31"]) == 0
     assert "RMSE to the teacher" in capsys.readouterr().err
+
+
+def test_a_second_ctrl_c_while_teacher_shards_run_side_by_side_exits_130_not_an_abort(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "s4s.cli", "teacher", "--model", "digits", "--seeds", "0-4095",
+                             "--cache", str(tmp_path / "cache")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(6)  # importing, then shards on two threads
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err and "terminate called" not in err

@@ -83,8 +83,8 @@ def run_jobs(jobs: Sequence[Callable[[], T]], side_by_side: bool = True,
         if stop is not None:
             stop.set()
         for w in workers:
-            if w.ident is not None:  # started (an interrupt can come between two starts)
-                w.join()
+            while w.ident is not None and w.is_alive():  # started (an interrupt can come between two starts)
+                w.join(0.2)  # timed: a second Ctrl-C still reaches this thread, and ends the wait
         raise
     finally:
         torch.set_num_threads(threads)

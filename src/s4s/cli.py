@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
@@ -633,5 +634,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def entry() -> None:
+    """The ``s4s`` command: :func:`main`, then the exit. After an interrupt, jobs still running on
+    other threads (teacher shards side by side) are not waited for: the process ends at once
+    with 130 (files are written atomically, so nothing half-written is left), where a normal
+    exit would tear down PyTorch's thread pools under them and abort."""
+    code = main()
+    if code == 130 and threading.active_count() > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
