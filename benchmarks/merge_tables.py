@@ -9,7 +9,8 @@ and every file adds the methods it learned; a method measured twice is refused, 
 rerun on the device of the other methods of its row, kept in place of an older run). Use it for runs
 of one learner split over processes or machines (e.g. ``s4s_alt`` on a GPU and ``ld3``/``s4s``
 on the CPU); it logs how far the runs' hand-designed baselines differ, the measure of how
-comparable they are. Writes ``learn_table.md`` and ``learn_table.json`` to ``--out``.
+comparable they are. Writes ``learn_table.md``, ``learn_table.json`` and the learner issue's
+checks (``checks.md``, as ``learn_table.py`` writes them) to ``--out``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learn_table import METHODS, MODELS, render  # noqa: E402
+from learn_table import METHODS, MODELS, checks, render  # noqa: E402
 
 from s4s._atomic import write_text_atomic  # noqa: E402
 
@@ -66,6 +67,8 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--prefer-first", action="store_true",
                         help="a method in two inputs: keep the earlier input's cell (and log both) instead of failing")
+    parser.add_argument("--reference", type=Path, default=Path("benchmarks/results/fresh-z/learn_table.json"),
+                        help="the table the checks' geometric mean compares with (learn_table.py --reference)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rows, worst = merge([(str(p), json.loads(p.read_text())) for p in args.results], args.prefer_first)
@@ -76,6 +79,9 @@ def main() -> None:
     table = render(rows)
     write_text_atomic(args.out / "learn_table.md", table)
     print(table)
+    summary = checks(rows, json.loads(args.reference.read_text()) if args.reference.exists() else None)
+    write_text_atomic(args.out / "checks.md", summary)
+    print(summary)
 
 
 if __name__ == "__main__":

@@ -10,5 +10,5 @@ import logging, json; logging.basicConfig(level=logging.INFO)
 from pathlib import Path
 from s4s.demo import run_demo
 print(json.dumps(run_demo(Path('docs'), force=True, cache='$cache'), indent=1, default=str))
-" > benchmarks/results/screen/demo.log 2>&1
+" > benchmarks/results/demo/demo.log 2>&1
 rm -rf "$cache"
