@@ -1,10 +1,7 @@
-"""Independent jobs side by side on CPU threads, sharing out the machine's torch threads.
-
-A small network spreads poorly over intra-op threads: on this project's 2-core machine a
-learning step of the zoo's 8x8 U-Net (NFE 5, batch 64) was 1.25x faster on two threads than on
-one, while two runs of steps side by side at one thread each got through 1.6x the steps of
-two threads (``benchmarks/side_by_side.py``). PyTorch's kernels release the GIL, so Python
-threads are enough.
+"""Independent jobs side by side on CPU threads, sharing out the machine's torch threads (the
+teacher's shards). A small network spreads poorly over intra-op threads, so on a few cores
+jobs side by side at one thread each get through more work than one job on all of them;
+PyTorch's kernels release the GIL, so Python threads are enough.
 """
 
 from __future__ import annotations
@@ -14,20 +11,9 @@ from typing import Callable, Sequence, TypeVar
 
 import torch
 
-__all__ = ["run_jobs", "serialised"]
+__all__ = ["run_jobs"]
 
 T = TypeVar("T")
-
-
-def serialised(fn: Callable[..., T]) -> Callable[..., T]:
-    """``fn`` behind a lock: a callback that jobs side by side may call at once."""
-    lock = threading.Lock()
-
-    def locked(*args: object, **kwargs: object) -> T:
-        with lock:
-            return fn(*args, **kwargs)
-
-    return locked
 
 
 def run_jobs(jobs: Sequence[Callable[[], T]], side_by_side: bool = True,

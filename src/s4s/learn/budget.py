@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..frame import Denoiser
 
-__all__ = ["Cost", "counted", "cost_of", "GRAD_UNITS"]
+__all__ = ["Cost", "counted", "GRAD_UNITS"]
 
 GRAD_UNITS = 3
 """Cost units of a row evaluated with autograd (forward and backward), against 1 without."""
@@ -30,7 +30,7 @@ GRAD_UNITS = 3
 class Cost:
     """Rows through the model, with and without autograd, and the teacher's share.
 
-    Thread-safe: jobs side by side add to one ``Cost``."""
+    Thread-safe: model calls from several threads may add to one ``Cost``."""
 
     rows_grad: int = 0
     rows_nograd: int = 0
@@ -87,11 +87,5 @@ def counted(model: Denoiser, cost: Cost) -> Denoiser:
         cost.add(int(x.shape[0]), grad)
         return model(x, sigma, *cond)
 
-    out = Denoiser(fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time, name=model.name)
-    out.cost, out.uncounted = cost, model  # type: ignore[attr-defined]
-    return out
+    return Denoiser(fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time, name=model.name)
 
-
-def cost_of(model: Denoiser) -> Cost | None:
-    """The :class:`Cost` a :func:`counted` model adds to (``None`` for any other model)."""
-    return getattr(model, "cost", None) if hasattr(model, "uncounted") else None

@@ -67,10 +67,6 @@ class LearnEvent:
     best: float | None = None  # the best validation distance so far
     solver: Solver | None = None  # the solver checked (detached), at a check
 
-    @property
-    def score(self) -> float | None:
-        return self.val
-
 
 def parse_start(start: str) -> tuple[str, str]:
     """``(base, schedule)`` of a start written ``"BASE/SCHEDULE"``, e.g. ``"deis/logsnr"`` or
@@ -185,7 +181,8 @@ def learn(
     on_val = Pairs(model, val, dist, cfg.decode, chunk)
 
     # --- the budget, then resume or rank the hand-designed starts on the first validation pairs
-    fp = fingerprint(_settings(method, recipe, nfe, seed, cfg), teacher_data.noise, teacher_data.samples)
+    settings = _settings(method, recipe, nfe, seed, cfg)
+    fp = fingerprint(settings, teacher_data.noise, teacher_data.samples)
     resume = None
     if checkpoint is not None and Path(checkpoint).exists():
         resume = load_checkpoint(checkpoint, fp)
@@ -268,7 +265,7 @@ def learn(
         "model": fingerprint_of(model, tuple(teacher_data.noise.shape[1:]), teacher_data.cond,
                                 teacher_data.noise.dtype, cfg.device),
         "teacher": spec.to_dict(), "num_samples": len(teacher_data), "seed": seed, "radius": cfg.radius,
-        "distance": _settings(method, recipe, nfe, seed, cfg)["distance"], "plan": recipe.plan(), "steps": steps,
+        "distance": settings["distance"], "plan": recipe.plan(), "steps": steps,
         "batch_size": cfg.batch_size, "accepted": accepted,
         "metrics": {"val_start": val_start, "val_best": carry_score, "ranked": ranked},
         "seconds": round(time.perf_counter() - started, 2), "cost": cost.to_dict(),
