@@ -27,9 +27,12 @@ def test_learn_sample_eval_teacher_bench(tmp_path, capsys):
     assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--budget", "1.5", "--out", str(budgeted)]) == 0
     cost = s4s.load_solver(budgeted).meta["cost"]  # steps bought by the budget: 1.5 times the teacher's cost
     assert cost["teacher_units"] == 24 * 40 and 0.5 * 960 < cost["learn_units"] <= 1.5 * 960
-    assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--budget", "0.5", "--out",
-                 str(tmp_path / "short.json")]) == 1
-    assert "budget" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--budget", "0.5", "--cache",
+                 str(tmp_path / "fresh-cache"), "--out", str(tmp_path / "short.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--budget" in err and "buys no step" in err and "at least" in err
+    assert not (tmp_path / "fresh-cache").exists() and not (tmp_path / "short.json").exists()  # refused before the teacher
     # never overwritten without --force
     assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "24", "--iters", "6", "--out", str(solver_file)]) == 2
     assert "--force" in capsys.readouterr().err
@@ -139,10 +142,10 @@ def test_learn_hands_the_learner_its_config_conditions_and_cache(tmp_path, monke
 
     monkeypatch.setattr(s4s, "learn", learn)
     args = ["learn", "--model", "gmm", "--teacher", "unipc:10", "--nfe", "3", "--num-samples", "8",
-            "--budget", "1.5", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "x.json")]
+            "--budget", "8", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "x.json")]
     with pytest.raises(RuntimeError, match="recorded"):
         main(["--debug", *args])  # --debug shows the traceback: the error propagates
     assert main(args) == 1  # without it, one line and exit 1
     config = seen["config"]
-    assert config.budget.multiple == 1.5 and config.cache_dir == str(tmp_path / "cache") and config.teacher.nfe == 10
+    assert config.budget.multiple == 8 and config.cache_dir == str(tmp_path / "cache") and config.teacher.nfe == 10
     assert seen["cond"]([3, 14]) is None  # no guidance: no conditions

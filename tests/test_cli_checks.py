@@ -91,7 +91,7 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path,
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(s4s, "learn", boom)
-    argv = ["learn", "--model", "gmm", "--teacher", "unipc:4", "--nfe", "3", "--num-samples", "4",
+    argv = ["learn", "--model", "gmm", "--teacher", "unipc:4", "--nfe", "3", "--num-samples", "4", "--iters", "2",
             "--out", str(tmp_path / "x.json")]
     assert main(argv) == 1
     err = capsys.readouterr().err
@@ -109,7 +109,7 @@ def test_ctrl_c_exits_130_and_says_how_to_keep_the_work(tmp_path, monkeypatch, c
     monkeypatch.setattr(s4s, "learn", interrupted)
     handler = signal.getsignal(signal.SIGINT)
     try:
-        assert main(["learn", "--model", "gmm", "--teacher", "unipc:4", "--nfe", "3", "--num-samples", "4",
+        assert main(["learn", "--model", "gmm", "--teacher", "unipc:4", "--nfe", "3", "--num-samples", "4", "--iters", "2",
                      "--out", str(tmp_path / "x.json")]) == 130
     finally:
         signal.signal(signal.SIGINT, handler)

@@ -230,6 +230,23 @@ def test_the_default_budget_holds_teacher_included(nfe):
     assert half.meta["cost"]["learn_units"] <= cost["teacher_units"]
 
 
+def test_a_budget_that_buys_no_step_is_refused_before_any_model_call(tmp_path):
+    calls = []
+
+    def model(x, sigma, cond=None):
+        calls.append(len(x))
+        return GMM(x, sigma, cond)
+
+    watched = s4s.Denoiser(model, GMM.sigma_min, GMM.sigma_max)
+    cache = tmp_path / "teacher"
+    with pytest.raises(ValueError, match="buys no step.*raise the budget to at least"):
+        s4s.learn(watched, nfe=5, num_samples=32, config=config(budget=StepBudget(0.2), cache_dir=str(cache), shape=(2,)))
+    assert calls == [] and not cache.exists()
+    from s4s.learn import planned_steps
+
+    assert planned_steps(GMM, 5, "s4s_alt", 32, config(iters=80)) == [10, 10, 60]
+
+
 def test_checks_report_the_validation_distance_and_the_solver_they_scored():
     events = []
     learned = s4s.learn(GMM, nfe=3, method="ld3", num_samples=48, seed=1, callback=events.append,

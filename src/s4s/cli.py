@@ -289,6 +289,16 @@ def _learn_config(args: argparse.Namespace, **options: Any) -> Any:
                        device=args.device, cache_dir=args.cache, parallel=False if args.in_turn else None, **options)
 
 
+def _check_budget(model: Any, nfe: int, method: str, num_samples: int, config: Any) -> None:
+    """Refuse, before the teacher is made, a --budget that buys no optimisation step."""
+    from .learn import planned_steps
+
+    try:
+        planned_steps(model, nfe, method, num_samples, config)
+    except ValueError as e:
+        raise UsageError(f"--budget: {e}") from None
+
+
 def _generate(model: Any, args: argparse.Namespace, seeds: list[int], label: str) -> Any:
     from .teacher import generate_teacher
 
@@ -337,10 +347,11 @@ def cmd_learn(args: argparse.Namespace) -> None:
             raise UsageError(f"--plan: {e}") from None
     base, schedule = _start(args.start)
     model = _resolve_model(args.model, args.guidance, args.device)
-    seeds = list(range(args.num_samples))
-    data = _generate(model, args, seeds, "teacher")
     config = _learn_config(args, base=base, schedule=schedule, plan=args.plan, radius=args.radius,
                            distance=args.distance, checkpointing=args.checkpointing)
+    _check_budget(model, args.nfe, args.method, args.num_samples, config)
+    seeds = list(range(args.num_samples))
+    data = _generate(model, args, seeds, "teacher")
     bar = _progress(None, f"learn {args.method}")
     try:
         solver = learn(model, args.nfe, method=args.method, seed=args.seed, teacher_data=data, config=config,
@@ -436,6 +447,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from .learn import CANDIDATE_SOLVERS
 
     model = _resolve_model(args.model, args.guidance, args.device)
+    for nfe in args.nfe:
+        for method in args.methods:
+            _check_budget(model, nfe, method, args.num_samples, _learn_config(args))
     train = _generate(model, args, list(range(args.num_samples)), "teacher (learning)")
     held = _generate(model, args, _seeds(args.seeds), "teacher (held out)")
     digits = args.model.startswith("digits")

@@ -37,12 +37,12 @@ from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoin
 from .config import LearnConfig
 from .engine import AdamConfig, AdamState, fit, init_state
 from .objectives import get_distance
-from .pairs import Pairs, split_pairs
+from .pairs import Pairs, split_pairs, val_size
 from .params import SolverParams
 from .problem import Problem
 from .recipes import PARTS, RECIPES, Recipe, parse_plan
 
-__all__ = ["learn", "LearnEvent", "METHODS", "CANDIDATE_SOLVERS", "CANDIDATE_SCHEDULES", "parse_start"]
+__all__ = ["learn", "planned_steps", "LearnEvent", "METHODS", "CANDIDATE_SOLVERS", "CANDIDATE_SCHEDULES", "parse_start"]
 
 log = logging.getLogger("s4s.learn")
 
@@ -101,6 +101,24 @@ def _candidates(nfe: int, model: Denoiser, config: LearnConfig) -> dict[str, Sol
                     raise
                 log.debug("skipping %s/%s: %s", b, s, e)
     return out
+
+
+def planned_steps(model: Denoiser, nfe: int, method: str, n_pairs: int, config: LearnConfig) -> list[int]:
+    """The optimisation steps of each of the recipe's phases for a run on ``n_pairs`` teacher
+    pairs: ``config.iters``, or what ``config.budget`` buys once the rest of the run (ranking,
+    checks, the guard; rows without autograd) is paid for. Calls no model, so a budget that buys
+    no step is refused (``ValueError``) before any teacher work."""
+    recipe = parse_plan(config.plan, method) if config.plan is not None else RECIPES[method]
+    if config.iters:
+        return recipe.steps(config.iters)
+    teacher_nfe = ADAPTIVE_TEACHER_NFE if config.teacher.solver == "dopri5" else config.teacher.nfe
+    n_candidates = len(_candidates(nfe, model, config))
+    n_val = val_size(n_pairs, config.val_fraction)
+    n_rank = min(config.rank.pairs, n_val) if n_candidates > 1 else 0
+    rows = nfe * (n_candidates * n_rank + n_val * (1 + (config.checks + 1) * len(recipe.phases))
+                  + 2 * (n_pairs - n_val))
+    return recipe.steps(config.budget.steps(n_pairs * teacher_nfe, rows, nfe, config.batch_size,
+                                            first_free=config.radius == 0))
 
 
 def _settings(method: str, recipe: Recipe, nfe: int, seed: int, config: LearnConfig) -> dict[str, Any]:
@@ -164,15 +182,20 @@ def learn(
     cost = Cost()
     raw, model = model, counted(model, cost)
 
+    # --- the steps the budget buys (refused now if it buys none, before any model call)
+    if teacher_data is None and (isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 4):
+        raise ValueError(f"num_samples must be an int of at least 4, got {num_samples!r}")
+    candidates = _candidates(nfe, raw, cfg)
+    steps = planned_steps(raw, nfe, method, len(teacher_data) if teacher_data is not None else num_samples, cfg)
+    total = sum(steps)
+    teacher_nfe = ADAPTIVE_TEACHER_NFE if spec.solver == "dopri5" else spec.nfe
+
     # --- teacher pairs (charged at rows x teacher NFE, made now or read from a cache)
     if teacher_data is None:
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 4:
-            raise ValueError(f"num_samples must be an int of at least 4, got {num_samples!r}")
         seeds = list(range(num_samples))
         teacher_data = generate_teacher(raw, seeds, _sample_shape(raw, cfg.shape), spec,
                                         cond=cond(seeds) if callable(cond) else cond, dtype=cfg.dtype,
                                         device=cfg.device, cache_dir=cfg.cache_dir, parallel=cfg.parallel)
-    teacher_nfe = ADAPTIVE_TEACHER_NFE if spec.solver == "dopri5" else spec.nfe
     cost.charge_teacher(len(teacher_data), teacher_nfe)
     train, val = split_pairs(teacher_data, cfg.val_fraction, torch.Generator().manual_seed(seed))
     dist = get_distance(cfg.distance)
@@ -187,14 +210,7 @@ def learn(
     if checkpoint is not None and Path(checkpoint).exists():
         resume = load_checkpoint(checkpoint, fp)
         log.info("resuming from %s: phase %d, step %d", checkpoint, resume.phase, resume.state.step)
-    candidates = _candidates(nfe, raw, cfg)
     n_rank = min(cfg.rank.pairs, len(val))
-    # the budget buys the steps: what the rest of the run costs (rows without autograd) comes off first
-    rows = nfe * (len(candidates) * n_rank * (len(candidates) > 1) + len(val) * (1 + (cfg.checks + 1) * len(recipe.phases))
-                  + 2 * len(train))
-    total = cfg.iters or cfg.budget.steps(len(teacher_data) * teacher_nfe, rows, nfe, cfg.batch_size,
-                                          first_free=cfg.radius == 0)
-    steps = recipe.steps(total)
     if resume is not None:
         start_key, ranked = resume.start, resume.extra.get("ranked", {})
     elif len(candidates) > 1:

@@ -90,8 +90,13 @@ class Pairs:
         return value, grads
 
 
+def val_size(n: int, val_fraction: float) -> int:
+    """How many of ``n`` pairs :func:`split_pairs` keeps for validation."""
+    return max(2, int(round(val_fraction * n)))
+
+
 def split_pairs(data: TeacherData, val_fraction: float, generator: torch.Generator) -> tuple[TeacherData, TeacherData]:
     """(training, validation) pairs: a random ``val_fraction`` (at least 2) of ``data`` validates."""
     perm = torch.randperm(len(data), generator=generator)
-    n_val = max(2, int(round(val_fraction * len(data))))
+    n_val = val_size(len(data), val_fraction)
     return data.subset(perm[n_val:].sort().values), data.subset(perm[:n_val].sort().values)
