@@ -5,6 +5,7 @@ no learning run needed."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -167,6 +168,27 @@ def test_a_non_finite_step_rolls_back_to_the_best_with_half_the_step_size():
     assert all(bool(torch.isfinite(s[1]).all()) for s in seen)
 
 
+def test_with_backtrack_a_check_without_a_gain_returns_to_the_best_with_half_the_step_size():
+    objective, full, _ = problem()
+    scores = iter([1.0, 2.0, 0.5, 0.7, 0.6])
+    seen = []
+    cfg = AdamConfig(steps=10, pairs=64, batch_size=8, check_every=2, backtrack=True)
+    end = engine.fit(objective, engine.init_state(torch.zeros(4, dtype=torch.float64), math.inf, seed=0), cfg,
+                     lambda x: next(scores), on_step=lambda st, loss, checked: seen.append(
+                         (st.step, checked, st.x.clone(), st.best_x.clone(), st.lr_scale)))
+    by_step = {step: rest for step, *rest in seen}
+    checked, x, best, scale = by_step[4]
+    assert checked == 2.0 and torch.equal(x, best) and scale == 0.5  # worse than 1.0: back, half the step
+    assert torch.equal(by_step[2][2], by_step[4][2])  # the best is the iterate of the first check
+    checked, x, best, scale = by_step[6]
+    assert checked == 0.5 and torch.equal(x, best) and scale == 0.5  # a gain: kept, the step unchanged
+    assert by_step[8][3] == 0.25 and end.backtracks == 2 and end.rollbacks == 0
+    assert end.lr_scale == 0.25  # the last check (0.6 > 0.5) ends the fit without a step to halve for
+    plain = engine.fit(objective, engine.init_state(torch.zeros(4, dtype=torch.float64), math.inf, seed=0),
+                       AdamConfig(steps=10, pairs=64, batch_size=8, check_every=2), lambda x: 1.0)
+    assert plain.backtracks == 0 and plain.lr_scale == 1.0
+
+
 def test_adam_keeps_the_start_when_nothing_scores_better():
     objective, full, _ = problem()
     zero = torch.zeros(4, dtype=torch.float64)
@@ -181,6 +203,19 @@ def test_projection_keeps_every_iterate_feasible():
     engine.fit(objective, engine.init_state(torch.zeros(4, dtype=torch.float64), math.inf, seed=0),
                AdamConfig(steps=30, pairs=64), full, project=inside, on_step=lambda st, *_: seen.append(st.x))
     assert all(float(x.abs().max()) <= 0.1 for x in seen) and float(x_true.abs().max()) > 0.1
+
+
+def test_the_step_size_rises_over_the_warmup_then_falls_on_a_half_cosine():
+    cfg = AdamConfig(steps=20, pairs=1, lr=0.1, warmup=0.25)  # 5 steps of warm-up, then 15 of cosine
+    state = engine.init_state(torch.zeros(1, dtype=torch.float64), 0.0, seed=0)
+    sizes = [engine._lr(cfg, replace(state, step=k)) for k in range(20)]
+    assert sizes[:5] == pytest.approx([0.1 * k / 6 for k in range(1, 6)])
+    assert sizes[5] == pytest.approx(0.1) and sizes[-1] == pytest.approx(0.05 * (1 + math.cos(math.pi * 14 / 15)))
+    assert all(a > b for a, b in zip(sizes[5:], sizes[6:]))
+    plain = AdamConfig(steps=20, pairs=1, lr=0.1)
+    assert engine._lr(plain, state) == pytest.approx(0.1) and engine._lr(plain, replace(state, step=10)) == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="warmup"):
+        AdamConfig(steps=1, pairs=1, warmup=1.0)
 
 
 def test_bad_adam_configs_are_refused():

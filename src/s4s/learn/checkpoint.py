@@ -26,7 +26,7 @@ from .engine import AdamState
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "fingerprint"]
 
 FORMAT = "s4s-learn-checkpoint"
-VERSION = 3  # 3: the fit engine's state (minibatch Adam) in place of torch.optim's
+VERSION = 4  # 4: the engine state counts backtracks (3: the fit engine in place of torch.optim)
 
 
 @dataclass

@@ -48,6 +48,9 @@ class LearnConfig:
         batch_size: pairs per Adam step.
         lr: Adam's step size at the start of each phase (a half cosine to 0 over the phase).
         coef_lr: the coefficients' step size relative to ``lr`` (the grid's and levels' is ``lr``).
+        warmup: the share of each phase's steps over which the step size rises to ``lr``.
+        backtrack: a check that scores no better than the phase's best returns there with half
+            the step size.
         band: history depth of the learned coefficients (``None``: every earlier evaluation).
         val_fraction: the share of the pairs held out to select and guard (at least 2 pairs).
         checks: selection checks on the validation pairs in each phase.
@@ -72,6 +75,8 @@ class LearnConfig:
     batch_size: int = 16
     lr: float = 0.1
     coef_lr: float = 0.3
+    warmup: float = 0.0
+    backtrack: bool = True
     band: int | None = None
     val_fraction: float = 0.2
     checks: int = 8
@@ -102,6 +107,8 @@ class LearnConfig:
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not (isinstance(self.coef_lr, (int, float)) and math.isfinite(self.coef_lr) and self.coef_lr > 0):
             raise ValueError(f"coef_lr must be a positive number, got {self.coef_lr!r}")
+        if not (isinstance(self.warmup, (int, float)) and 0 <= self.warmup < 1):
+            raise ValueError(f"warmup must be in [0, 1), got {self.warmup!r}")
         if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
         if not isinstance(self.budget, StepBudget):

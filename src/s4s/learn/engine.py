@@ -3,15 +3,18 @@
 One job: minimise a minibatch objective over a flat float64 vector ``x`` for a fixed number
 of steps, keeping the best ``x`` by a selection score checked every ``check_every`` steps.
 Adam (Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Algorithm 1, with
-bias correction) with the step size on a half cosine from ``lr`` to 0 over the run, and the
-gradient clipped to norm ``clip``.
+bias correction) with the step size rising linearly from 0 to ``lr`` over the first
+``warmup`` share of the steps, then on a half cosine to 0 over the rest, and the gradient
+clipped to norm ``clip``.
 
 :func:`fit` is a pure loop over an explicit :class:`AdamState`: every field is a tensor or a
 number (the minibatch generator's state included), so a caller can save the state after any
 step and call ``fit`` again with it to go on bit for bit where it stopped.
 
 A step whose loss or gradient is not finite, or that leaves a non-finite ``x``, rolls back:
-``x`` returns to the best so far, the moments are cleared and the step size is halved.
+``x`` returns to the best so far, the moments are cleared and the step size is halved. With
+``backtrack``, so does a check that scores no better than the best so far (the step size was
+too large for where the iterate stands).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class AdamConfig:
         lr: the step size at step 0.
         check_every: steps between selection checks (the last step is always checked).
         clip: the largest gradient norm used (larger gradients are scaled down to it).
+        warmup: the share of the steps over which the step size rises linearly to ``lr``.
+        backtrack: a check that does not improve on the best score rolls back as a non-finite
+            step does.
     """
 
     steps: int
@@ -49,6 +55,8 @@ class AdamConfig:
     lr: float = 0.05
     check_every: int = 50
     clip: float = 1.0
+    warmup: float = 0.0
+    backtrack: bool = False
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
 
@@ -59,6 +67,8 @@ class AdamConfig:
                 raise ValueError(f"AdamConfig.{key} must be a positive int, got {value!r}")
         if not (self.lr > 0 and self.clip > 0):
             raise ValueError(f"AdamConfig.lr and clip must be positive, got {self.lr!r} and {self.clip!r}")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"AdamConfig.warmup must be in [0, 1), got {self.warmup!r}")
 
 
 @dataclass
@@ -75,19 +85,21 @@ class AdamState:
     step: int = 0
     t: int = 0  # Adam's own step count (restarts at a rollback, as the moments do)
     lr_scale: float = 1.0
-    rollbacks: int = 0
+    rollbacks: int = 0  # after non-finite steps
+    backtracks: int = 0  # after checks that did not improve (``AdamConfig.backtrack``)
 
     def tensors(self) -> dict[str, Tensor]:
         return {"x": self.x, "m": self.m, "v": self.v, "rng": self.rng, "best_x": self.best_x}
 
     def numbers(self) -> dict[str, float | int]:
         return {"best_score": self.best_score, "step": self.step, "t": self.t, "lr_scale": self.lr_scale,
-                "rollbacks": self.rollbacks}
+                "rollbacks": self.rollbacks, "backtracks": self.backtracks}
 
     @classmethod
     def from_parts(cls, tensors: dict[str, Tensor], numbers: dict[str, float | int]) -> "AdamState":
         return cls(**tensors, best_score=float(numbers["best_score"]), step=int(numbers["step"]),
-                   t=int(numbers["t"]), lr_scale=float(numbers["lr_scale"]), rollbacks=int(numbers["rollbacks"]))
+                   t=int(numbers["t"]), lr_scale=float(numbers["lr_scale"]), rollbacks=int(numbers["rollbacks"]),
+                   backtracks=int(numbers["backtracks"]))
 
 
 def init_state(x0: Tensor, score0: float, seed: int) -> AdamState:
@@ -101,7 +113,11 @@ def init_state(x0: Tensor, score0: float, seed: int) -> AdamState:
 
 
 def _lr(config: AdamConfig, state: AdamState) -> float:
-    return config.lr * state.lr_scale * 0.5 * (1 + math.cos(math.pi * state.step / config.steps))
+    rise = config.warmup * config.steps
+    if state.step < rise:
+        return config.lr * state.lr_scale * (state.step + 1) / (rise + 1)
+    done = (state.step - rise) / (config.steps - rise)
+    return config.lr * state.lr_scale * 0.5 * (1 + math.cos(math.pi * done))
 
 
 def fit(objective: Minibatch, state: AdamState, config: AdamConfig, score: Callable[[Tensor], float],
@@ -135,9 +151,8 @@ def fit(objective: Minibatch, state: AdamState, config: AdamConfig, score: Calla
             ok = bool(torch.isfinite(x).all())
         if ok:
             st.x, st.m, st.v, st.t = x, m, v, t
-        else:  # roll back to the best iterate, forget the moments, halve the step size
-            st.x, st.m, st.v, st.t = st.best_x.clone(), torch.zeros_like(st.m), torch.zeros_like(st.v), 0
-            st.lr_scale *= 0.5
+        else:
+            _roll_back(st)
             st.rollbacks += 1
         st.step += 1
         st.rng = gen.get_state()
@@ -146,9 +161,18 @@ def fit(objective: Minibatch, state: AdamState, config: AdamConfig, score: Calla
             checked = score(st.x)
             if checked < st.best_score:
                 st.best_x, st.best_score = st.x.clone(), checked
+            elif config.backtrack and st.step < config.steps:
+                _roll_back(st)
+                st.backtracks += 1
         if on_step is not None:
             on_step(st, value, checked)
     return st
+
+
+def _roll_back(st: AdamState) -> None:
+    """Back to the best iterate, the moments forgotten, half the step size."""
+    st.x, st.m, st.v, st.t = st.best_x.clone(), torch.zeros_like(st.m), torch.zeros_like(st.v), 0
+    st.lr_scale *= 0.5
 
 
 def flat(params: Sequence[Tensor]) -> Tensor:

@@ -238,7 +238,8 @@ def learn(
         begin, begin_score = (start_state, val_start) if phase.from_start else (carry, carry_score)
         params.load_state_dict(begin)
         problem = Problem(params, PARTS[phase.part], on_train, on_val, cfg.radius, {"coef": cfg.coef_lr})
-        adam = AdamConfig(steps=n_steps, pairs=len(train), batch_size=cfg.batch_size, lr=cfg.lr,
+        adam = AdamConfig(steps=n_steps, pairs=len(train), batch_size=cfg.batch_size, lr=cfg.lr, warmup=cfg.warmup,
+                          backtrack=cfg.backtrack,
                           check_every=-(-n_steps // cfg.checks))  # at most checks + 1 checks
         resumed = resume is not None and i == resume.phase
         state = resume.state if resumed else init_state(problem.x0(), begin_score, seed + i)
@@ -259,6 +260,9 @@ def learn(
         state = fit(problem.objective, state, adam, problem.score, problem.project, on_step)
         if state.rollbacks:
             log.warning("%s: %d step(s) gave non-finite values and were rolled back", name, state.rollbacks)
+        if state.backtracks:
+            log.info("%s: %d check(s) without a gain went back to the best with half the step size", name,
+                     state.backtracks)
         done += n_steps
         if state.best_score < carry_score:
             problem.load(state.best_x)
