@@ -9,13 +9,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from . import conds
+from .conds import Cond
 from .frame import Denoiser
 from .noise import seeded_noise
 
 __all__ = ["model_probe", "fingerprint", "mismatches"]
 
 
-def model_probe(model: Denoiser, shape: tuple[int, ...], cond: Tensor | None = None,
+def model_probe(model: Denoiser, shape: tuple[int, ...], cond: Cond | None = None,
                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> str:
     """A digest of what ``model`` returns on two fixed inputs of ``shape`` (seeded noise at the
     geometric mean of its noise range, with the first condition row when there are conditions),
@@ -24,13 +26,13 @@ def model_probe(model: Denoiser, shape: tuple[int, ...], cond: Tensor | None = N
     sigma = (model.sigma_min * model.sigma_max) ** 0.5
     x = seeded_noise([0, 1], shape, dtype=dtype, device=device) * sigma
     with torch.no_grad():
-        args = () if cond is None else (cond[:1].repeat_interleave(2, 0).to(device),)
+        args = () if cond is None else (conds.to_device(conds.take(cond, [0, 0]), device),)
         out = model(x, torch.full((2,), sigma, dtype=dtype, device=device), *args).double().cpu()
     text = ",".join(f"{v:.4g}" for v in out.reshape(-1).tolist())
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def fingerprint(model: Denoiser, shape: tuple[int, ...], cond: Tensor | None = None,
+def fingerprint(model: Denoiser, shape: tuple[int, ...], cond: Cond | None = None,
                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> dict[str, Any]:
     """The record a solver file keeps of the model it was learned for (the probe's condition
     row too, when it is a small tensor, so the probe can be repeated; otherwise no probe)."""

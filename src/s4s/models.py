@@ -309,7 +309,11 @@ def _pair(cond: Any, uncond: Any) -> Any:
         if not isinstance(uncond, Mapping) or set(uncond) != set(cond):
             raise TypeError("with a dict condition, the unconditional value must be a dict with the same keys")
         return {k: _pair(cond[k], uncond[k]) for k in cond}
-    raise TypeError(f"conditions must be tensors or dicts of tensors, got {type(cond).__name__}")
+    if isinstance(cond, tuple):
+        if not isinstance(uncond, tuple) or len(uncond) != len(cond):
+            raise TypeError("with a tuple condition, the unconditional value must be a tuple of the same length")
+        return tuple(_pair(c, u) for c, u in zip(cond, uncond))
+    raise TypeError(f"conditions must be tensors, or tuples or dicts of tensors, got {type(cond).__name__}")
 
 
 def guided(model: Denoiser, scale: float, uncond: Any) -> Denoiser:

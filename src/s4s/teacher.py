@@ -21,11 +21,12 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from . import distributed
+from . import conds, distributed
 from ._atomic import atomic_path, write_text_atomic
 from ._json import parse_json
 from ._threads import run_jobs
 from .frame import Denoiser
+from .conds import Cond
 from .fingerprint import model_probe
 from .noise import seeded_noise
 from .solvers import make_solver
@@ -101,12 +102,13 @@ def _dopri5(model: Denoiser, noise: Tensor, cond: Any, rtol: float, atol: float)
 
 @dataclass
 class TeacherData:
-    """Aligned per-seed tensors: ``noise[N, ...]``, ``samples[N, ...]``, optional ``cond[N, ...]``."""
+    """Aligned per-seed tensors: ``noise[N, ...]``, ``samples[N, ...]``, optional conditions
+    ``cond`` with ``N`` rows (a tensor, or a tuple or dict of tensors: :mod:`s4s.conds`)."""
 
     seeds: list[int]
     noise: Tensor
     samples: Tensor
-    cond: Tensor | None = None
+    cond: Cond | None = None
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -114,7 +116,7 @@ class TeacherData:
     def subset(self, idx: Sequence[int] | Tensor) -> "TeacherData":
         idx_t = torch.as_tensor(idx, dtype=torch.long)
         return TeacherData([self.seeds[int(i)] for i in idx_t], self.noise[idx_t], self.samples[idx_t],
-                           None if self.cond is None else self.cond[idx_t])
+                           None if self.cond is None else conds.take(self.cond, idx_t))
 
 
 def _sha256(path: Path) -> str:
@@ -144,11 +146,11 @@ def _read_manifest(path: Path, fresh: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
-def _cache_key(model: Denoiser, spec: TeacherSpec, shape: tuple[int, ...], dtype: torch.dtype, cond: Tensor | None,
+def _cache_key(model: Denoiser, spec: TeacherSpec, shape: tuple[int, ...], dtype: torch.dtype, cond: Cond | None,
                device: torch.device | str = "cpu") -> str:
     ident = {"model": model.name, "sigma": [model.sigma_min, model.sigma_max], "teacher": spec.to_dict(),
              "shape": list(shape), "dtype": str(dtype), "probe": model_probe(model, shape, cond, dtype, device),
-             "cond": None if cond is None else hashlib.sha256(cond.detach().cpu().contiguous().numpy().tobytes()).hexdigest()}
+             "cond": None if cond is None else conds.digest(cond)}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -158,7 +160,7 @@ def generate_teacher(
     shape: tuple[int, ...],
     spec: TeacherSpec = TeacherSpec(),
     *,
-    cond: Tensor | None = None,
+    cond: Cond | None = None,
     batch_size: int = 256,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
@@ -179,13 +181,13 @@ def generate_teacher(
     seeds = list(seeds)
     if not seeds:
         raise ValueError("need at least one seed")
-    if cond is not None and cond.shape[0] != len(seeds):
-        raise ValueError(f"cond has {cond.shape[0]} rows for {len(seeds)} seeds")
+    if cond is not None:
+        conds.check(cond, len(seeds))
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     sampler = spec.sampler(model)
     noise = seeded_noise(seeds, shape, dtype=dtype, device=device)
-    cond_dev = None if cond is None else cond.to(device)
+    cond_dev = None if cond is None else conds.to_device(cond, device)
     folder = manifest = None
     if cache_dir is not None:
         folder = Path(cache_dir) / _cache_key(model, spec, shape, dtype, cond, device)
@@ -213,7 +215,7 @@ def generate_teacher(
                 log.warning("teacher cache: shard %s is missing or damaged; regenerating it", name)
         if out is None:
             with torch.no_grad():
-                c = None if cond_dev is None else cond_dev[start:start + len(block)]
+                c = None if cond_dev is None else conds.take(cond_dev, slice(start, start + len(block)))
                 out = sampler(noise[start:start + len(block)], c).to(dtype)
             if folder is not None and manifest is not None:
                 path = folder / name

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .. import distributed
+from .. import conds, distributed
 from ..frame import Denoiser
 from ..solvers.table import Solver
 from ..teacher import TeacherData
@@ -42,7 +42,7 @@ class Pairs:
         (``[len(idx), ...]``) moves the student's noise (the relaxed objective). A non-finite
         sample gives a non-finite distance (no check: the caller rolls back)."""
         noise = self.data.noise[idx] if shift is None else self.data.noise[idx] + shift
-        cond = None if self.data.cond is None else self.data.cond[idx]
+        cond = None if self.data.cond is None else conds.take(self.data.cond, idx)
         x = solver.sample(self.model, noise, cond, check_finite=False, checkpoint_steps=self.checkpointing)
         y = self.data.samples[idx]
         if self.decode is not None:
