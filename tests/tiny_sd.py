@@ -47,3 +47,83 @@ def tiny_stable_diffusion(folder: Path, seed: int = 0) -> Any:
                                    requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def _clip_tokenizer(folder: Path) -> tuple[Any, dict[str, int]]:
+    from transformers import CLIPTokenizer
+
+    chars = _byte_alphabet()
+    vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16), vocab
+
+
+def tiny_sd3(folder: Path, seed: int = 0) -> Any:
+    """A StableDiffusion3Pipeline from configs with random weights: a one-layer SD3Transformer2DModel
+    (patch 1) on 4x8x8 latents, two tiny CLIP text encoders with projections (no T5: its
+    embeddings are zeros, as the pipeline makes them without one), an AutoencoderKL with SD3's
+    scaling and shift, FlowMatchEulerDiscreteScheduler(shift=3); 16x16 images."""
+    from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel,
+                           StableDiffusion3Pipeline)
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    tokenizer, vocab = _clip_tokenizer(folder)
+    eos = vocab["<|endoftext|>"]
+    torch.manual_seed(seed)
+
+    def clip() -> Any:
+        return CLIPTextModelWithProjection(CLIPTextConfig(
+            vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_attention_heads=2, num_hidden_layers=2,
+            max_position_embeddings=16, projection_dim=16, bos_token_id=vocab["<|startoftext|>"], eos_token_id=eos,
+            pad_token_id=eos))
+
+    text_encoder, text_encoder_2 = clip(), clip()
+    transformer = SD3Transformer2DModel(
+        sample_size=8, patch_size=1, in_channels=4, num_layers=1, attention_head_dim=8, num_attention_heads=2,
+        joint_attention_dim=32, caption_projection_dim=16, pooled_projection_dim=32, out_channels=4,
+        pos_embed_max_size=16)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=4, sample_size=16,
+        scaling_factor=1.5305, shift_factor=0.0609, use_quant_conv=False, use_post_quant_conv=False)
+    pipe = StableDiffusion3Pipeline(
+        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), vae=vae,
+        text_encoder=text_encoder, tokenizer=tokenizer, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer,
+        text_encoder_3=None, tokenizer_3=None)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def tiny_sdxl(folder: Path, seed: int = 0) -> Any:
+    """A StableDiffusionXLPipeline from configs with random weights: a UNet with SDXL's added
+    conditioning (pooled text embeddings and six time ids), a CLIP text encoder and one with a
+    projection (hidden states concatenated: 32 channels), the zeroed negative embeddings of
+    ``force_zeros_for_empty_prompt``, an Euler scheduler on SD's scaled-linear betas; 16x16 images."""
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    tokenizer, vocab = _clip_tokenizer(folder)
+    eos = vocab["<|endoftext|>"]
+    torch.manual_seed(seed)
+    config = CLIPTextConfig(vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_attention_heads=2,
+                            num_hidden_layers=2, max_position_embeddings=16, projection_dim=16,
+                            bos_token_id=vocab["<|startoftext|>"], eos_token_id=eos, pad_token_id=eos)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 1), projection_class_embeddings_input_dim=6 * 8 + 16,
+        cross_attention_dim=32, norm_num_groups=4)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=4, sample_size=16,
+        scaling_factor=0.13025)
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                       timestep_spacing="leading", steps_offset=1)
+    pipe = StableDiffusionXLPipeline(
+        vae=vae, text_encoder=CLIPTextModel(config), text_encoder_2=CLIPTextModelWithProjection(config),
+        tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler, force_zeros_for_empty_prompt=True)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

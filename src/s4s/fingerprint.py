@@ -38,6 +38,9 @@ def fingerprint(model: Denoiser, shape: tuple[int, ...], cond: Cond | None = Non
     row too, when it is a small tensor, so the probe can be repeated; otherwise no probe)."""
     out = {"name": model.name, "sigma_min": model.sigma_min, "sigma_max": model.sigma_max,
            "time": model.time.name, "shape": list(shape), "probe_dtype": str(dtype).removeprefix("torch.")}
+    host = getattr(model, "host", None)
+    if isinstance(host, dict):  # the pipeline settings a host integration recorded (shift, resolution, ...)
+        out["host"] = dict(host)
     if cond is None:
         out["probe"] = model_probe(model, shape, None, dtype, device)
     elif isinstance(cond, Tensor) and cond[:1].numel() <= 16:

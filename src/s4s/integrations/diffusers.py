@@ -3,25 +3,33 @@
 * :func:`from_diffusers`: a pipeline (UNet, scheduler, optional text encoder and VAE) as an
   :class:`s4s.Denoiser` for learning and sampling; classifier-free guidance in one batched
   call; latent pipelines offer their VAE decoder as ``model.decode``.
+  Flow-matching pipelines (``pipe.transformer`` with a ``FlowMatchEulerDiscreteScheduler``):
+  :mod:`s4s.integrations.diffusers_flow`.
 * :class:`S4SScheduler`: a learned (or hand-designed) s4s solver as a diffusers scheduler, to
-  drop into ``DDPMPipeline``, ``StableDiffusionPipeline`` and other discrete-time VP pipelines.
+  drop into ``DDPMPipeline``, ``StableDiffusionPipeline`` and other discrete-time VP pipelines,
+  and into flow-matching pipelines (``StableDiffusion3Pipeline`` and others that call
+  ``set_timesteps(..., sigmas=, mu=)``).
 
 Frames: s4s works in the VE frame (``x = x0 + sigma n``); diffusers' VP pipelines hold
 ``x_t = alpha x`` with ``alpha = 1 / sqrt(1 + sigma^2)`` and start from ``x_T = n``
-(``init_noise_sigma = 1``). The scheduler converts at each step.
+(``init_noise_sigma = 1``); flow pipelines hold ``x_t = (1 - t) x0 + t n = x / (1 + sigma)``
+with ``t = sigma / (1 + sigma)`` and pass the network ``t * num_train_timesteps``. The
+scheduler converts at each step.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import math
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from .. import conds
 from ..frame import Denoiser
 from ..io import load_solver, solver_from_dict, solver_to_dict
 from ..models import DiscreteVP, guided, vp_input, vp_to_x0, vp_denoiser
@@ -75,12 +83,18 @@ def from_diffusers(
     *,
     guidance_scale: float | None = None,
     prompts: Sequence[str] | None = None,
-    negative_prompt: str = "",
+    negative_prompt: str | None = None,
     class_labels: Sequence[int] | None = None,
     null_class_label: int | None = None,
     round_time: bool = False,
+    height: int | None = None,
+    width: int | None = None,
+    max_sequence_length: int = 256,
 ) -> Denoiser:
-    """Wrap a discrete-time VP pipeline (``pipe.unet`` and ``pipe.scheduler``) as a :class:`Denoiser`.
+    """Wrap a discrete-time VP pipeline (``pipe.unet`` and ``pipe.scheduler``) as a :class:`Denoiser`;
+    a flow-matching pipeline (``pipe.transformer`` with a ``FlowMatchEulerDiscreteScheduler``)
+    goes to :func:`s4s.integrations.diffusers_flow.from_flow_pipeline` (``prompts``,
+    ``guidance_scale``, ``negative_prompt``, ``height``, ``width``, ``max_sequence_length``).
 
     Handles the scheduler's ``prediction_type`` (epsilon, v_prediction, sample) and its
     ``alphas_cumprod`` (timestep mapping; ``round_time`` gives integer timesteps).
@@ -97,9 +111,17 @@ def from_diffusers(
     VAE decoder, to measure the learning distance on images: ``s4s.learn(..., decode=model.decode)``.
     """
     _need_diffusers()
+    from .diffusers_flow import from_flow_pipeline, is_flow_pipeline
+
+    if is_flow_pipeline(pipe):
+        if class_labels is not None or round_time:
+            raise ValueError("a flow-matching pipeline takes prompts, not class_labels or round_time")
+        return from_flow_pipeline(pipe, prompts=prompts, guidance_scale=guidance_scale, negative_prompt=negative_prompt,
+                                  height=height, width=width, max_sequence_length=max_sequence_length)
     unet, scheduler = getattr(pipe, "unet", None), getattr(pipe, "scheduler", None)
     if unet is None or scheduler is None or not hasattr(scheduler, "alphas_cumprod"):
-        raise TypeError("expected a pipeline with a UNet `unet` and a discrete-time `scheduler`")
+        raise TypeError("expected a pipeline with a UNet `unet` and a discrete-time `scheduler`, or a flow-matching "
+                        "pipeline with a `transformer` and a FlowMatchEulerDiscreteScheduler")
     if prompts is not None and class_labels is not None:
         raise ValueError("give prompts or class_labels, not both")
     if prompts is not None and (isinstance(prompts, str) or not prompts):
@@ -115,56 +137,112 @@ def from_diffusers(
     dtype = next(unet.parameters()).dtype
     device = next(unet.parameters()).device
 
-    table: Tensor | None = None  # per-prompt or per-label conditions
-    uncond: Tensor | None = None
+    size = unet.config.sample_size
+    size = tuple(size) if isinstance(size, (list, tuple)) else (size, size)
+    factor = getattr(pipe, "vae_scale_factor", 1) if getattr(pipe, "vae", None) is not None else 1
+    if height is not None or width is not None:
+        height, width = height or size[0] * factor, width or size[1] * factor
+        if height % factor or width % factor:
+            raise ValueError(f"height and width must be multiples of the VAE's factor {factor}, got {height}x{width}")
+        size = (height // factor, width // factor)
+    sdxl = getattr(unet.config, "addition_embed_type", None) == "text_time"
+    text = unet.config.get("cross_attention_dim") is not None and hasattr(pipe, "encode_prompt")
+    if text and class_labels is None and prompts is None:
+        prompts = [""]  # an unconditional run of a text pipeline is the empty prompt's, as pipe("") is
+
+    table: Any = None  # per-prompt or per-label conditions: a tensor or a dict of tensors, [N, ...]
+    uncond: Any = None
+    kind = "none"
     if prompts is not None:
         if not hasattr(pipe, "encode_prompt"):
             raise TypeError(f"{type(pipe).__name__} has no encode_prompt; it cannot take prompts")
+        negatives = None if negative_prompt is None else [negative_prompt] * len(prompts)
         with torch.no_grad():
-            embeds, negative = pipe.encode_prompt(list(prompts), device, 1, True, [negative_prompt] * len(prompts))
-        table, uncond = embeds, negative[0]
-        kind = "text"
+            if sdxl:
+                embeds, negative, pooled, negative_pooled = pipe.encode_prompt(
+                    prompt=list(prompts), device=device, num_images_per_prompt=1, do_classifier_free_guidance=True,
+                    negative_prompt=negatives)
+                ids = _sdxl_time_ids(pipe, (size[0] * factor, size[1] * factor), pooled, dtype).to(device)
+                table = {"encoder_hidden_states": embeds, "text_embeds": pooled, "time_ids": ids.expand(len(prompts), -1)}
+                uncond = {"encoder_hidden_states": negative[:1], "text_embeds": negative_pooled[:1], "time_ids": ids}
+                kind = "sdxl"
+            else:
+                embeds, negative = pipe.encode_prompt(prompt=list(prompts), device=device, num_images_per_prompt=1,
+                                                      do_classifier_free_guidance=True, negative_prompt=negatives)
+                table, uncond, kind = embeds, negative[:1], "text"
     elif class_labels is not None:
         table = torch.as_tensor(list(class_labels), dtype=torch.long, device=device)
         uncond = None if null_class_label is None else torch.tensor(null_class_label, dtype=torch.long, device=device)
         kind = "class"
 
-    def net(x_t: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
-        t = t.to(dtype)
-        if cond is None:
-            return unet(x_t.to(dtype), t).sample.to(x_t.dtype)
-        if kind == "text":
-            return unet(x_t.to(dtype), t, encoder_hidden_states=cond.to(dtype)).sample.to(x_t.dtype)
-        return unet(x_t.to(dtype), t, class_labels=cond).sample.to(x_t.dtype)
+    def net(x_t: Tensor, t: Tensor, cond: Any = None) -> Tensor:
+        x, t = x_t.to(dtype), t.to(dtype)
+        if kind == "sdxl":
+            added = {"text_embeds": cond["text_embeds"].to(dtype), "time_ids": cond["time_ids"].to(dtype)}
+            out = unet(x, t, encoder_hidden_states=cond["encoder_hidden_states"].to(dtype), added_cond_kwargs=added)
+        elif kind == "text":
+            out = unet(x, t, encoder_hidden_states=cond.to(dtype))
+        elif kind == "class":
+            out = unet(x, t, class_labels=cond)
+        else:
+            out = unet(x, t)
+        return out.sample.to(x_t.dtype)
 
     model = vp_denoiser(net, DiscreteVP(scheduler.alphas_cumprod), _PREDICTIONS[prediction],  # type: ignore[arg-type]
                         round_time=round_time, name=type(pipe).__name__)
     if guidance_scale is not None:
         model = guided(model, float(guidance_scale), uncond)
-    size = unet.config.sample_size
-    size = tuple(size) if isinstance(size, (list, tuple)) else (size, size)
+    elif table is not None and len(prompts or class_labels or []) == 1 and text:
+        only = table  # one prompt and no guidance: the condition is fixed, so cond may be left out
+        inner = model
+
+        def fixed(x: Tensor, sigma: Tensor, cond: Any = None) -> Tensor:
+            return inner(x, sigma, _rows(only, x.shape[0]) if cond is None else cond)
+
+        model = Denoiser(fixed, inner.sigma_min, inner.sigma_max, inner.sigma_data, time=inner.time, name=inner.name)
     model.sample_shape = (unet.config.in_channels, *size)  # type: ignore[attr-defined]
+    if height is not None or sdxl:
+        model.host = {"pipeline": type(pipe).__name__, "frame": "vp", "height": size[0] * factor,  # type: ignore[attr-defined]
+                      "width": size[1] * factor, "latent_shape": list(model.sample_shape),  # type: ignore[attr-defined]
+                      "guidance_scale": guidance_scale}
     if table is not None:
         rows = table
 
-        def conditions(seeds: Sequence[int]) -> Tensor:
+        def conditions(seeds: Sequence[int]) -> Any:
             """The condition of each seed: entry ``seed % len`` of the prompts or labels."""
-            return rows[torch.as_tensor([int(s) % rows.shape[0] for s in seeds], device=rows.device)]
+            n = len(prompts) if prompts is not None else len(class_labels or [])
+            return conds.take(rows, [int(s) % n for s in seeds])
 
         model.conditions = conditions  # type: ignore[attr-defined]
-    vae = getattr(pipe, "vae", None)
-    if vae is not None:
-        vae.eval()
-        for p in vae.parameters():
-            p.requires_grad_(False)
-        scale = float(vae.config.scaling_factor)
-
-        def decode(latents: Tensor) -> Tensor:
-            """VAE decoder: latents ``[B, C, h, w]`` -> images ``[B, 3, H, W]`` in ``[-1, 1]``."""
-            return vae.decode((latents / scale).to(vae.dtype)).sample.to(latents.dtype)
-
-        model.decode = decode  # type: ignore[attr-defined]
+    if getattr(pipe, "vae", None) is not None:
+        model.decode = vae_decoder(pipe.vae)  # type: ignore[attr-defined]
     return model
+
+
+def vae_decoder(vae: Any) -> Callable[[Tensor], Tensor]:
+    """``decode(latents[B, C, h, w]) -> images[B, 3, H, W]`` in ``[-1, 1]``, differentiable:
+    the VAE's decoder after undoing its ``scaling_factor`` and ``shift_factor`` (SD3, Flux)."""
+    vae.eval()
+    for p in vae.parameters():
+        p.requires_grad_(False)
+    scale, offset = float(vae.config.scaling_factor), float(vae.config.get("shift_factor") or 0.0)
+
+    def decode(latents: Tensor) -> Tensor:
+        """VAE decoder: latents ``[B, C, h, w]`` -> images ``[B, 3, H, W]`` in ``[-1, 1]``."""
+        return vae.decode((latents / scale + offset).to(vae.dtype)).sample.to(latents.dtype)
+
+    return decode
+
+
+def _rows(cond: Any, n: int) -> Any:
+    """A one-row condition repeated to ``n`` rows."""
+    return conds.take(cond, [0] * n)
+
+
+def _sdxl_time_ids(pipe: Any, size: tuple[int, int], pooled: Tensor, dtype: torch.dtype) -> Tensor:
+    """SDXL's added time ids ``[1, 6]`` for an image of ``size`` (original and target size,
+    no crop), as the pipeline makes them."""
+    return pipe._get_add_time_ids(size, (0, 0), size, dtype=dtype, text_encoder_projection_dim=int(pooled.shape[-1]))
 
 
 def _as_solver(solver: Solver | dict[str, Any] | str | os.PathLike[str]) -> Solver:
@@ -177,21 +255,70 @@ def _as_solver(solver: Solver | dict[str, Any] | str | os.PathLike[str]) -> Solv
     raise TypeError(f"solver must be an s4s.Solver, a solver file path or its dict, got {type(solver).__name__}")
 
 
+class _VPFrame:
+    """A discrete-time VP pipeline: model input ``alpha(sigma) x``, output eps / v / x0."""
+
+    def __init__(self, alphas_cumprod: Tensor, prediction: str, round_time: bool) -> None:
+        self.vp, self.prediction, self.round_time = DiscreteVP(alphas_cumprod), _PREDICTIONS[prediction], round_time
+        self.sigma_min, self.sigma_max = self.vp.sigma_min, self.vp.sigma_max
+
+    def scale(self, sigma: Tensor) -> Tensor:
+        """The model input over the VE state at ``sigma``."""
+        return torch.rsqrt(1 + sigma**2)
+
+    def timesteps(self, sigma: Tensor) -> Tensor:
+        t = self.vp.sigma_to_t(sigma)
+        return t.round() if self.round_time else t
+
+    def denoised(self, x: Tensor, sigma: Tensor, out: Tensor) -> Tensor:
+        return vp_to_x0(x, sigma, out, self.prediction)  # type: ignore[arg-type]
+
+
+class _FlowFrame:
+    """A flow-matching pipeline: model input ``x / (1 + sigma) = x_t``, output the velocity
+    ``v = n - x0`` at ``t = sigma / (1 + sigma)``, timesteps ``t * num_train_timesteps``."""
+
+    def __init__(self, num_train_timesteps: int) -> None:
+        self.train = float(num_train_timesteps)
+        self.sigma_min, self.sigma_max = 0.0, math.inf  # any level in (0, 1) of flow time
+
+    def scale(self, sigma: Tensor) -> Tensor:
+        return 1 / (1 + sigma)
+
+    def timesteps(self, sigma: Tensor) -> Tensor:
+        return sigma / (1 + sigma) * self.train
+
+    def denoised(self, x: Tensor, sigma: Tensor, out: Tensor) -> Tensor:
+        s = sigma.reshape(-1, *[1] * (x.dim() - 1))
+        return (x - s * out) / (1 + s)  # x_t - t v
+
+
+_FLOW_KEYS = ("shift", "use_dynamic_shifting")
+"""Config keys that mark a flow-matching scheduler (``FlowMatchEulerDiscreteScheduler`` and kin)."""
+
+
 class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
-    """A fixed-step s4s solver as a diffusers scheduler for discrete-time VP pipelines.
+    """A fixed-step s4s solver as a diffusers scheduler, for discrete-time VP pipelines and for
+    flow-matching pipelines.
 
     Build it with :meth:`from_solver` (``S4SScheduler.from_solver("digits-nfe5.json",
     **pipe.scheduler.config)``) and set ``pipe.scheduler``; sample with
-    ``num_inference_steps = solver.nfe``. The solver is stored in the scheduler config, so
-    ``save_pretrained`` / ``from_pretrained`` round-trip it (validated on load).
+    ``num_inference_steps = solver.nfe``. A flow pipeline's scheduler config (one with
+    ``shift``) gives a flow scheduler (``frame="flow"``). The solver is stored in the scheduler
+    config, so ``save_pretrained`` / ``from_pretrained`` round-trip it (validated on load).
 
-    Conventions as diffusers' own multistep schedulers: ``init_noise_sigma = 1``,
-    ``scale_model_input`` is the identity, and the pipeline's sample is always the model's
-    input, the VP sample ``alpha(sigma'_k) x_k`` at the next model level. So the starting
-    latents ``n`` are read as ``x_0 = n / alpha(sigma_max)``, i.e. the solver's noise is
-    ``n * sqrt(1 + sigma_max^2) / sigma_max`` (``1 + 2e-5`` times ``n`` for SD's and DDPM's
-    schedules). The last step returns the solver's sample ``x_N``. Timesteps are the model
-    levels' times on the training schedule (fractional unless ``round_time``).
+    Conventions as diffusers' own schedulers: ``init_noise_sigma = 1``, ``scale_model_input``
+    is the identity, and the pipeline's sample is always the model's input at the next model
+    level (VP: ``alpha(sigma'_k) x_k``; flow: ``x_k / (1 + sigma'_k)``). So the starting latents
+    ``n`` are the model's first input, and the solver's noise is :meth:`solver_noise` of them
+    (VP: ``n sqrt(1 + sigma_max^2) / sigma_max``, ``1 + 2e-5`` times ``n`` for SD's schedule;
+    flow: ``n / t_max``). The last step returns the solver's sample ``x_N``. VP timesteps are
+    the model levels' times on the training schedule (fractional unless ``round_time``); flow
+    timesteps are ``t * num_train_timesteps``.
+
+    A solver learned on a flow pipeline records its shift (:func:`s4s.from_diffusers`); a
+    pipeline that asks for another (``set_timesteps(mu=...)``, the resolution-dependent shift of
+    Flux-style pipelines) is refused, naming both, as are latents of another size.
     """
 
     order = 1
@@ -208,31 +335,41 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         trained_betas: list[float] | None = None,
         prediction_type: str = "epsilon",
         round_time: bool = False,
+        frame: str = "vp",
     ) -> None:
         _need_diffusers()
         if solver is None:
             raise ValueError("S4SScheduler needs a solver: S4SScheduler.from_solver(solver_or_path, **config)")
         self.solver = _as_solver(solver)
         self.register_to_config(solver=solver_to_dict(self.solver))  # self-contained config
-        if prediction_type not in _PREDICTIONS:
-            raise ValueError(f"unsupported prediction_type {prediction_type!r}; expected one of {sorted(_PREDICTIONS)}")
-        betas = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_start=beta_start, beta_end=beta_end,
-                              beta_schedule=beta_schedule, trained_betas=trained_betas)
-        self.alphas_cumprod = betas.alphas_cumprod
-        self.vp = DiscreteVP(self.alphas_cumprod)
+        if frame == "flow":
+            self.frame: _VPFrame | _FlowFrame = _FlowFrame(num_train_timesteps)
+        elif frame == "vp":
+            if prediction_type not in _PREDICTIONS:
+                raise ValueError(f"unsupported prediction_type {prediction_type!r}; expected one of {sorted(_PREDICTIONS)}")
+            betas = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_start=beta_start, beta_end=beta_end,
+                                  beta_schedule=beta_schedule, trained_betas=trained_betas)
+            self.alphas_cumprod = betas.alphas_cumprod
+            self.frame = _VPFrame(self.alphas_cumprod, prediction_type, round_time)
+            self.vp = self.frame.vp
+        else:
+            raise ValueError(f"frame must be 'vp' or 'flow', got {frame!r}")
         first, start = float(self.solver.model_sigmas[0]), float(self.solver.sigmas[0])
         if abs(first - start) > 1e-6 * start:
             raise ValueError(
                 f"the solver's first model level ({first:.6g}) differs from its starting level ({start:.6g}); "
                 "pipelines feed their starting noise straight to the model, so it must not be decoupled")
         lo, hi = float(self.solver.model_sigmas.min()), float(self.solver.model_sigmas.max())
-        if not (self.vp.sigma_min * (1 - 1e-3) <= lo and hi <= self.vp.sigma_max * (1 + 1e-3)):
+        if not (self.frame.sigma_min * (1 - 1e-3) <= lo and hi <= self.frame.sigma_max * (1 + 1e-3)):
             raise ValueError(
                 f"the solver evaluates the model at sigma in [{lo:.4g}, {hi:.4g}], outside this schedule's "
-                f"[{self.vp.sigma_min:.4g}, {self.vp.sigma_max:.4g}]: was it learned for another model?")
+                f"[{self.frame.sigma_min:.4g}, {self.frame.sigma_max:.4g}]: was it learned for another model?")
+        self.host = dict(self.solver.meta.get("model", {}).get("host") or {})
         self.init_noise_sigma = 1.0
         self.num_inference_steps: int | None = None
         self.timesteps = torch.empty(0)
+        self.sigmas = torch.empty(0)
+        self._begin_index: int | None = None
         self._stepper: Stepper | None = None
         self._returned: Tensor | None = None
 
@@ -242,29 +379,66 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
 
         ``scheduler_config`` is typically ``pipe.scheduler.config``: the keys this scheduler
         knows (``num_train_timesteps``, ``beta_*``, ``trained_betas``, ``prediction_type``,
-        ``round_time``) are used and the rest (other schedulers' options) are ignored.
+        ``round_time``, ``frame``) are used and the rest (other schedulers' options) are
+        ignored; a flow-matching scheduler's config (with ``shift``) gives ``frame="flow"``.
         """
         known = set(inspect.signature(cls.__init__).parameters) - {"self", "solver"}
         config = {k: v for k, v in dict(scheduler_config).items() if k in known}
+        if "frame" not in config and any(k in scheduler_config for k in _FLOW_KEYS):
+            config["frame"] = "flow"
         return cls(solver=solver_to_dict(_as_solver(solver)), **config)
 
     @property
     def alpha_at_levels(self) -> Tensor:
-        """``alpha(sigma'_k) = 1 / sqrt(1 + sigma'_k^2)`` at each model level (float64)."""
-        return torch.rsqrt(1 + self.solver.model_sigmas.detach() ** 2)
+        """The model input over the VE state at each model level (float64): VP
+        ``alpha(sigma'_k) = 1 / sqrt(1 + sigma'_k^2)``, flow ``1 / (1 + sigma'_k)``."""
+        return self.frame.scale(self.solver.model_sigmas.detach())
 
-    def set_timesteps(self, num_inference_steps: int | None = None, device: str | torch.device | None = None) -> None:
-        """Prepare a run; ``num_inference_steps`` must be the solver's NFE."""
+    def solver_noise(self, latents: Tensor) -> Tensor:
+        """The solver's noise for a pipeline's starting ``latents`` (what ``solver.sample`` takes
+        to give what this scheduler gives): the latents are the model's first input."""
+        sigma = self.solver.sigmas[0].detach().to(torch.float64)
+        return (latents.to(torch.float64) / self.frame.scale(sigma) / sigma).to(latents.dtype)
+
+    @property
+    def step_index(self) -> int | None:
+        """The index of the next step (``None`` before the first)."""
+        return None if self._stepper is None else self._stepper.k
+
+    @property
+    def begin_index(self) -> int | None:
+        return self._begin_index
+
+    def set_begin_index(self, begin_index: int = 0) -> None:
+        """The step the pipeline starts at; a fixed-step solver starts at its first step."""
+        if begin_index != 0:
+            raise ValueError(f"this S4SScheduler runs its solver from its first step; begin_index={begin_index} "
+                             "would start part-way (image-to-image needs a solver learned for that start)")
+        self._begin_index = begin_index
+
+    def set_timesteps(self, num_inference_steps: int | None = None, device: str | torch.device | None = None,
+                      sigmas: Sequence[float] | None = None, mu: float | None = None,
+                      timesteps: Sequence[float] | None = None) -> None:
+        """Prepare a run of the solver's ``nfe`` steps. Flow pipelines' ``sigmas`` or
+        ``timesteps`` (their default spacing) may be given, of that length; the solver's own
+        levels replace them. ``mu`` (a resolution-dependent shift ``exp(mu)``) must match the
+        shift the solver was learned for when it records one."""
         nfe = self.solver.nfe
-        if num_inference_steps != nfe:
+        asked = next((len(v) for v in (sigmas, timesteps) if v is not None), num_inference_steps)
+        if asked != nfe:
             raise ValueError(
                 f"this S4SScheduler runs a solver learned for exactly {nfe} steps; num_inference_steps="
-                f"{num_inference_steps} would need another solver (learn one with s4s.learn(..., nfe={num_inference_steps}))")
-        t = self.vp.sigma_to_t(self.solver.model_sigmas.detach())
-        if self.config.round_time:
-            t = t.round()
+                f"{asked} would need another solver (learn one with s4s.learn(..., nfe={asked}))")
+        if mu is not None and "shift" in self.host and abs(math.exp(mu) - self.host["shift"]) > 1e-4 * self.host["shift"]:
+            raise ValueError(f"the pipeline asks for the time shift exp(mu) = {math.exp(mu):.6g} (mu = {mu:.6g}), but "
+                             f"this solver was learned at shift {self.host['shift']:.6g} "
+                             f"({self.host.get('height')}x{self.host.get('width')}): learn one for this resolution")
+        levels = self.solver.model_sigmas.detach()
         self.num_inference_steps = nfe
-        self.timesteps = t.to(device=device, dtype=torch.float32)
+        self.timesteps = self.frame.timesteps(levels).to(device=device, dtype=torch.float32)
+        grid = self.solver.sigmas.detach()
+        flow_time = grid / (1 + grid) if isinstance(self.frame, _FlowFrame) else grid
+        self.sigmas = flow_time.to(device=device, dtype=torch.float32)
         self._stepper = None
         self._returned = None
 
@@ -279,6 +453,7 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         sample: Tensor,
         generator: torch.Generator | None = None,
         return_dict: bool = True,
+        **kwargs: Any,
     ) -> Any:
         """One solver step: the model's output at the current level -> the next sample."""
         if self.num_inference_steps is None:
@@ -287,35 +462,46 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         if k >= self.solver.nfe:
             raise RuntimeError(f"all {self.solver.nfe} steps are done; call set_timesteps() to start again")
         expected = float(self.timesteps[k])
-        if abs(float(torch.as_tensor(timestep)) - expected) > 1e-3 * max(1.0, abs(expected)):
-            raise ValueError(f"step {k} expects timestep {expected:.4f} (from scheduler.timesteps), got {float(timestep):.4f}")
+        if abs(float(torch.as_tensor(timestep).flatten()[0]) - expected) > 1e-3 * max(1.0, abs(expected)):
+            raise ValueError(f"step {k} expects timestep {expected:.4f} (from scheduler.timesteps), got "
+                             f"{float(torch.as_tensor(timestep).flatten()[0]):.4f}")
+        if k == 0 and "latent_shape" in self.host and list(sample.shape[1:]) != list(self.host["latent_shape"]):
+            raise ValueError(f"this solver was learned for latents of shape {tuple(self.host['latent_shape'])} "
+                             f"({self.host.get('height')}x{self.host.get('width')} images), got {tuple(sample.shape[1:])}")
         # the update runs in float64 (float32 on MPS): at sigma_max ~ 157, x0 = x - sigma eps
         # cancels about 3 digits, which float32 states would turn into visible noise
         work = torch.float32 if sample.device.type == "mps" else torch.float64
-        alphas = self.alpha_at_levels.to(dtype=work, device=sample.device)
+        scales = self.alpha_at_levels.to(dtype=work, device=sample.device)
         if self._stepper is None:
             self._stepper = Stepper(self.solver, sample.to(work))
-        if k == 0 or sample is not self._returned:  # the model saw `sample`: x_k = sample / alpha_k
-            self._stepper.x = sample.to(work) / alphas[k]
+        if k == 0 or sample is not self._returned:  # the model saw `sample`: x_k = sample / scale_k
+            self._stepper.x = sample.to(work) / scales[k]
         stepper = self._stepper
         sigma = stepper.sigma.expand(sample.shape[0])
-        denoised = vp_to_x0(stepper.x, sigma, model_output.to(work),
-                            _PREDICTIONS[self.config.prediction_type])  # type: ignore[arg-type]
+        denoised = self.frame.denoised(stepper.x, sigma, model_output.to(work))
         x_next = stepper.tell(denoised)
-        prev = (x_next if stepper.done else x_next * alphas[k + 1]).to(sample.dtype)
+        prev = (x_next if stepper.done else x_next * scales[k + 1]).to(sample.dtype)
         self._returned = prev
         if not return_dict:
             return (prev,)
         return SchedulerOutput(prev_sample=prev)
 
     def add_noise(self, original_samples: Tensor, noise: Tensor, timesteps: Tensor) -> Tensor:
-        """``x_t = alpha_t x0 + sigma_t n`` at (possibly fractional) training timesteps ``[B]``;
-        at integer timesteps it equals ``DDPMScheduler.add_noise``."""
+        """VP: ``x_t = alpha_t x0 + sigma_t n`` at (possibly fractional) training timesteps ``[B]``;
+        at integer timesteps it equals ``DDPMScheduler.add_noise``. Flow: :meth:`scale_noise`."""
+        if isinstance(self.frame, _FlowFrame):
+            return self.scale_noise(original_samples, timesteps, noise)
         sigma = self.vp.t_to_sigma(torch.as_tensor(timesteps, dtype=torch.float64).flatten().cpu())
         sigma = sigma.to(dtype=original_samples.dtype, device=original_samples.device)
         if sigma.numel() == 1:
             sigma = sigma.expand(original_samples.shape[0])
         return vp_input(original_samples + noise * sigma.reshape(-1, *[1] * (noise.dim() - 1)), sigma)
+
+    def scale_noise(self, sample: Tensor, timestep: Any, noise: Tensor) -> Tensor:
+        """Flow: ``x_t = (1 - t) x0 + t n`` with ``t = timestep / num_train_timesteps``."""
+        t = torch.as_tensor(timestep, dtype=torch.float64).flatten() / float(self.config.num_train_timesteps)
+        t = t.to(dtype=sample.dtype, device=sample.device).reshape(-1, *[1] * (sample.dim() - 1))
+        return (1 - t) * sample + t * noise
 
     def __len__(self) -> int:
         return int(self.config.num_train_timesteps)

@@ -87,5 +87,8 @@ def counted(model: Denoiser, cost: Cost) -> Denoiser:
         cost.add(int(x.shape[0]), grad)
         return model(x, sigma, *cond)
 
-    return Denoiser(fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time, name=model.name)
+    out = Denoiser(fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time, name=model.name)
+    if hasattr(model, "host"):  # what a host integration recorded goes into the solver's fingerprint
+        out.host = model.host  # type: ignore[attr-defined]
+    return out
 

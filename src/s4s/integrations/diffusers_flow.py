@@ -1,0 +1,136 @@
+"""diffusers flow-matching pipelines as :class:`s4s.Denoiser`s: ``StableDiffusion3Pipeline``
+(a ``transformer`` taking ``encoder_hidden_states`` and ``pooled_projections``, with a
+``FlowMatchEulerDiscreteScheduler``).
+
+The network sees ``x_t = (1 - t) x0 + t n`` and ``t * num_train_timesteps`` and predicts the
+velocity ``n - x0`` (:func:`s4s.models.flow_denoiser`). The scheduler's shift (SD3: the
+config's ``shift``; with ``use_dynamic_shifting``, ``exp(mu)`` with ``mu`` computed from the
+latent size as the pipeline computes it) sets the model's time-uniform grid, and is recorded in
+``model.host`` so that solvers learned on it carry it (:class:`S4SScheduler` refuses another).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from ..frame import Denoiser
+from ..models import flow_denoiser, guided
+from .diffusers import vae_decoder
+
+__all__ = ["is_flow_pipeline", "from_flow_pipeline", "flow_shift"]
+
+
+def is_flow_pipeline(pipe: Any) -> bool:
+    """Whether ``pipe`` is a transformer pipeline with a flow-matching scheduler."""
+    scheduler = getattr(pipe, "scheduler", None)
+    config = getattr(scheduler, "config", {}) or {}
+    return getattr(pipe, "transformer", None) is not None and "shift" in config and not hasattr(scheduler,
+                                                                                              "alphas_cumprod")
+
+
+def flow_shift(config: Any, latent_h: int, latent_w: int, patch_size: int) -> tuple[float, float | None]:
+    """``(shift, mu)`` of a flow-matching scheduler ``config`` for latents ``latent_h x
+    latent_w``: the static ``shift`` (``mu`` None), or with ``use_dynamic_shifting`` ``exp(mu)``
+    with ``mu`` linear in the number of image tokens between ``(base_image_seq_len,
+    base_shift)`` and ``(max_image_seq_len, max_shift)``, as diffusers' SD3 and Flux pipelines
+    compute it."""
+    if not config.get("use_dynamic_shifting", False):
+        return float(config.get("shift", 1.0)), None
+    tokens = (latent_h // patch_size) * (latent_w // patch_size)
+    lo_n, hi_n = config.get("base_image_seq_len", 256), config.get("max_image_seq_len", 4096)
+    lo_s, hi_s = config.get("base_shift", 0.5), config.get("max_shift", 1.16)
+    slope = (hi_s - lo_s) / (hi_n - lo_n)
+    mu = tokens * slope + (lo_s - slope * lo_n)
+    return math.exp(mu), mu
+
+
+def _encode_sd3(pipe: Any, prompts: list[str], negative_prompt: str | None, guidance: bool, device: Any,
+                max_sequence_length: int) -> tuple[dict[str, Tensor], dict[str, Tensor] | None]:
+    """Per-prompt conditions ``{"encoder_hidden_states", "pooled_projections"}`` and the
+    negative prompt's (one row), from ``pipe.encode_prompt`` called by keyword."""
+    with torch.no_grad():
+        embeds, neg, pooled, neg_pooled = pipe.encode_prompt(
+            prompt=prompts, prompt_2=None, prompt_3=None, device=device, num_images_per_prompt=1,
+            do_classifier_free_guidance=guidance,
+            negative_prompt=None if negative_prompt is None else [negative_prompt] * len(prompts),
+            max_sequence_length=max_sequence_length)
+    table = {"encoder_hidden_states": embeds, "pooled_projections": pooled}
+    uncond = {"encoder_hidden_states": neg[:1], "pooled_projections": neg_pooled[:1]} if guidance else None
+    return table, uncond
+
+
+def from_flow_pipeline(
+    pipe: Any,
+    *,
+    prompts: Sequence[str] | None = None,
+    guidance_scale: float | None = None,
+    negative_prompt: str | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    max_sequence_length: int = 256,
+) -> Denoiser:
+    """A ``StableDiffusion3Pipeline``-style pipeline as a :class:`Denoiser` in the VE frame.
+
+    ``prompts`` (default ``[""]``) give ``model.conditions(seeds)`` (seed ``s`` takes prompt
+    ``s % len``), a dict ``{"encoder_hidden_states": [B, L, D], "pooled_projections": [B, P]}``
+    per seed; ``guidance_scale`` applies classifier-free guidance against ``negative_prompt``
+    in one batched call (``None``: the pipeline's default negative prompt). ``height`` and ``width`` (pixels; default the transformer's
+    ``sample_size`` times the VAE's factor) fix ``model.sample_shape = (C, height / f, width /
+    f)`` and the resolution-dependent shift. ``model.decode(latents) -> images[B, 3, H, W]`` in
+    ``[-1, 1]`` (differentiable) undoes the VAE's scaling and shift. ``model.host`` records the
+    pipeline, shift, ``mu``, resolution and guidance.
+    """
+    transformer, scheduler = pipe.transformer, pipe.scheduler
+    accepts = set(inspect.signature(transformer.forward).parameters)
+    if not {"encoder_hidden_states", "pooled_projections", "timestep"} <= accepts:
+        raise TypeError(f"{type(pipe).__name__}: s4s wraps flow pipelines whose transformer takes "
+                        "encoder_hidden_states, pooled_projections and timestep (StableDiffusion3Pipeline); "
+                        f"this one takes {sorted(accepts)}")
+    if prompts is None:
+        prompts = [""]
+    if isinstance(prompts, str) or not prompts:
+        raise ValueError("prompts must be a non-empty list of strings")
+    transformer.eval()
+    for p in transformer.parameters():
+        p.requires_grad_(False)
+    dtype = next(transformer.parameters()).dtype
+    device = next(transformer.parameters()).device
+    factor = getattr(pipe, "vae_scale_factor", 8)
+    height = height or transformer.config.sample_size * factor
+    width = width or transformer.config.sample_size * factor
+    if height % factor or width % factor:
+        raise ValueError(f"height and width must be multiples of the VAE's factor {factor}, got {height}x{width}")
+    latent = (transformer.config.in_channels, height // factor, width // factor)
+    shift, mu = flow_shift(scheduler.config, latent[1], latent[2], transformer.config.patch_size)
+    guidance = guidance_scale is not None
+    table, uncond = _encode_sd3(pipe, list(prompts), negative_prompt, guidance, device, max_sequence_length)
+
+    def net(x_t: Tensor, t: Tensor, cond: dict[str, Tensor]) -> Tensor:
+        out = transformer(hidden_states=x_t.to(dtype), timestep=t.to(dtype),
+                          encoder_hidden_states=cond["encoder_hidden_states"].to(dtype),
+                          pooled_projections=cond["pooled_projections"].to(dtype), return_dict=False)[0]
+        return out.to(x_t.dtype)
+
+    train = int(scheduler.config.get("num_train_timesteps", 1000))
+    model = flow_denoiser(net, shift=shift, time_scale=train, t_min=float(scheduler.sigma_min),
+                          t_max=1 - 1 / train, name=type(pipe).__name__)
+    if guidance:
+        model = guided(model, float(guidance_scale), uncond)  # type: ignore[arg-type]
+    model.sample_shape = latent  # type: ignore[attr-defined]
+    model.host = {"pipeline": type(pipe).__name__, "frame": "flow", "shift": shift, "mu": mu,  # type: ignore[attr-defined]
+                  "height": height, "width": width, "latent_shape": list(latent), "guidance_scale": guidance_scale}
+
+    def conditions(seeds: Sequence[int]) -> dict[str, Tensor]:
+        """The condition of each seed: prompt ``seed % len(prompts)``."""
+        idx = torch.as_tensor([int(s) % len(prompts) for s in seeds], device=device)
+        return {k: v[idx] for k, v in table.items()}
+
+    model.conditions = conditions  # type: ignore[attr-defined]
+    if getattr(pipe, "vae", None) is not None:
+        model.decode = vae_decoder(pipe.vae)  # type: ignore[attr-defined]
+    return model

@@ -1,0 +1,159 @@
+"""The pipelines people run, as tiny random pipelines built offline (StableDiffusion3, SDXL, an
+unconditional Stable Diffusion): learning through ``from_diffusers``, and ``S4SScheduler``
+inside the pipeline equal to the decoded ``solver.sample``, in ``nfe`` network calls."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import s4s
+from s4s.integrations.diffusers import S4SScheduler
+from s4s.integrations.diffusers_flow import flow_shift
+
+pytest.importorskip("diffusers")
+pytest.importorskip("transformers")
+
+from tiny_sd import tiny_sd3, tiny_sdxl, tiny_stable_diffusion  # noqa: E402
+
+PROMPTS = ["a handwritten digit 7", "a handwritten digit 3"]
+TOKENS = 8  # the pipeline's max_sequence_length (T5 positions; zeros without a T5 encoder)
+
+
+@pytest.fixture(scope="module")
+def sd3(tmp_path_factory):
+    return tiny_sd3(tmp_path_factory.mktemp("sd3"))
+
+
+def counting(network):
+    """Record the batch of every call of ``network`` (a transformer or a UNet)."""
+    calls = []
+    forward = network.forward
+
+    def wrapped(*args, **kwargs):
+        calls.append(int((args[0] if args else kwargs.get("hidden_states", kwargs.get("sample"))).shape[0]))
+        return forward(*args, **kwargs)
+
+    network.forward = wrapped
+    return calls, lambda: setattr(network, "forward", forward)
+
+
+def run_with(pipe, scheduler, network, **kwargs):
+    """``pipe(**kwargs).images`` with ``scheduler`` in place, and the network's calls."""
+    original = pipe.scheduler
+    pipe.scheduler = scheduler
+    calls, restore = counting(network)
+    try:
+        return pipe(output_type="np", **kwargs).images, calls
+    finally:
+        restore()
+        pipe.scheduler = original
+
+
+def decoded(model, x):
+    with torch.no_grad():
+        return (model.decode(x) / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+
+
+def test_the_wrapped_transformer_is_the_pipelines_own_velocity(sd3):
+    model = s4s.from_diffusers(sd3, prompts=PROMPTS, max_sequence_length=TOKENS)
+    assert model.sample_shape == (4, 8, 8) and model.host["shift"] == 3.0 and model.host["frame"] == "flow"
+    cond = model.conditions([0, 1])
+    x0 = torch.randn(2, 4, 8, 8)
+    n = torch.randn(2, 4, 8, 8)
+    t = torch.tensor([0.3, 0.8])
+    x_t = (1 - t)[:, None, None, None] * x0 + t[:, None, None, None] * n
+    with torch.no_grad():
+        v = sd3.transformer(hidden_states=x_t, timestep=t * 1000, encoder_hidden_states=cond["encoder_hidden_states"],
+                            pooled_projections=cond["pooled_projections"], return_dict=False)[0]
+        sigma = t / (1 - t)
+        denoised = model(x_t * (1 + sigma)[:, None, None, None], sigma, cond)
+    assert torch.allclose(denoised, x_t - t[:, None, None, None] * v, atol=1e-5)
+
+
+def test_sd3_pipeline_with_s4s_scheduler_is_solver_sample_in_nfe_calls(sd3):
+    model = s4s.from_diffusers(sd3, prompts=PROMPTS[:1], guidance_scale=3.0, max_sequence_length=TOKENS)
+    teacher = s4s.generate_teacher(model, range(16), model.sample_shape, s4s.TeacherSpec("unipc", 24, "time_uniform"),
+                                   cond=model.conditions(list(range(16))))
+    solver = s4s.learn(model, nfe=4, method="s4s_alt", teacher_data=teacher, config=s4s.LearnConfig(
+        teacher=s4s.TeacherSpec("unipc", 24, "time_uniform"), iters=6, base="dpmpp_2m", schedule="time_uniform+zero"))
+    assert solver.meta["model"]["host"]["shift"] == 3.0
+    scheduler = S4SScheduler.from_solver(solver, **sd3.scheduler.config)
+    assert scheduler.config.frame == "flow"
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(5))
+    images, calls = run_with(sd3, scheduler, sd3.transformer, prompt=PROMPTS[:1], num_inference_steps=4,
+                             guidance_scale=3.0, latents=latents, max_sequence_length=TOKENS)
+    assert calls == [2] * 4  # guidance: one batched call a step
+    with torch.no_grad():
+        x = solver.sample(model, scheduler.solver_noise(latents), model.conditions([0]))
+    assert np.abs(images - decoded(model, x)).max() < 1e-3
+
+
+def test_sdxl_pipeline_with_s4s_scheduler_is_solver_sample_with_its_added_conditions(tmp_path):
+    pipe = tiny_sdxl(tmp_path)
+    model = s4s.from_diffusers(pipe, prompts=PROMPTS, guidance_scale=4.0)
+    cond = model.conditions([1])
+    assert set(cond) == {"encoder_hidden_states", "text_embeds", "time_ids"}
+    assert cond["time_ids"].tolist() == [[16.0, 16.0, 0.0, 0.0, 16.0, 16.0]]
+    teacher = s4s.TeacherSpec("unipc", 24, "karras")
+    data = s4s.generate_teacher(model, range(8), model.sample_shape, teacher, cond=model.conditions(list(range(8))))
+    solver = s4s.learn(model, nfe=3, method="s4s", teacher_data=data, config=s4s.LearnConfig(
+        teacher=teacher, iters=4, base="dpmpp_2m", schedule="karras"))
+    scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2))
+    # no negative prompt: the pipeline zeroes the negative embeddings (force_zeros_for_empty_prompt), as we do
+    images, calls = run_with(pipe, scheduler, pipe.unet, prompt=PROMPTS[1:], num_inference_steps=3,
+                             guidance_scale=4.0, latents=latents)
+    assert calls == [2] * 3
+    with torch.no_grad():
+        x = solver.sample(model, scheduler.solver_noise(latents), cond)
+    assert np.abs(images - decoded(model, x)).max() < 1e-3
+
+
+def test_an_unconditional_text_pipeline_samples_the_empty_prompt(tmp_path):
+    pipe = tiny_stable_diffusion(tmp_path)
+    model = s4s.from_diffusers(pipe)  # no prompts: pipe(prompt="") without guidance
+    solver = s4s.make_solver("dpmpp_2m", 4, "karras", model)
+    scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(3))
+    images, calls = run_with(pipe, scheduler, pipe.unet, prompt="", num_inference_steps=4, guidance_scale=1.0,
+                             latents=latents)
+    assert calls == [1] * 4
+    with torch.no_grad():
+        x = solver.sample(model, scheduler.solver_noise(latents))  # no cond needed
+    assert np.abs(images - decoded(model, x)).max() < 1e-3
+
+
+def test_the_flow_scheduler_takes_the_pipelines_sigmas_and_refuses_another_shift(sd3):
+    model = s4s.from_diffusers(sd3, prompts=PROMPTS, max_sequence_length=TOKENS)
+    solver = s4s.make_solver("dpmpp_2m", 5, "time_uniform+zero", model)
+    solver = solver.with_(meta={"model": {"host": dict(model.host)}})
+    scheduler = S4SScheduler.from_solver(solver, **sd3.scheduler.config)
+    scheduler.set_timesteps(sigmas=np.linspace(1.0, 0.2, 5), device="cpu")  # Flux passes its spacing
+    assert len(scheduler.timesteps) == 5 and scheduler.sigmas[-1] == 0 and scheduler.step_index is None
+    t = scheduler.timesteps / 1000
+    assert torch.allclose(t.double(), (solver.model_sigmas / (1 + solver.model_sigmas)), atol=1e-6)
+    scheduler.set_timesteps(5, mu=math.log(3.0))  # the same shift: accepted
+    with pytest.raises(ValueError, match=r"shift exp\(mu\) = 2.*learned at shift 3"):
+        scheduler.set_timesteps(5, mu=math.log(2.0))
+    with pytest.raises(ValueError, match="exactly 5 steps"):
+        scheduler.set_timesteps(sigmas=np.linspace(1.0, 0.2, 4))
+    scheduler.set_timesteps(5)
+    with pytest.raises(ValueError, match=r"latents of shape \(4, 8, 8\)"):
+        scheduler.step(torch.zeros(1, 4, 16, 16), scheduler.timesteps[0], torch.zeros(1, 4, 16, 16))
+    with pytest.raises(ValueError, match="begin_index=2"):
+        scheduler.set_begin_index(2)
+    x0, n = torch.randn(2, 4), torch.randn(2, 4)
+    assert torch.allclose(scheduler.scale_noise(x0, torch.tensor([250.0]), n), 0.75 * x0 + 0.25 * n)
+
+
+def test_dynamic_shifting_computes_mu_as_the_pipelines_do():
+    config = {"use_dynamic_shifting": True, "base_image_seq_len": 256, "max_image_seq_len": 4096, "base_shift": 0.5,
+              "max_shift": 1.15}
+    shift, mu = flow_shift(config, 128, 128, 2)  # Flux at 1024x1024: 4096 tokens
+    assert mu == pytest.approx(1.15) and shift == pytest.approx(math.exp(1.15))
+    assert flow_shift(config, 32, 32, 2)[1] == pytest.approx(0.5)  # 256 tokens
+    assert flow_shift({"shift": 3.0}, 64, 64, 2) == (3.0, None)
