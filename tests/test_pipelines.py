@@ -1,5 +1,5 @@
-"""The pipelines people run, as tiny random pipelines built offline (StableDiffusion3, SDXL, an
-unconditional Stable Diffusion): learning through ``from_diffusers``, and ``S4SScheduler``
+"""The pipelines people run, as tiny random pipelines built offline (StableDiffusion3, Flux, SDXL,
+an unconditional Stable Diffusion): learning through ``from_diffusers``, and ``S4SScheduler``
 inside the pipeline equal to the decoded ``solver.sample``, in ``nfe`` network calls."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from s4s.integrations.diffusers_flow import flow_shift
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-from tiny_sd import tiny_sd3, tiny_sdxl, tiny_stable_diffusion  # noqa: E402
+from tiny_sd import tiny_flux, tiny_sd3, tiny_sdxl, tiny_stable_diffusion  # noqa: E402
 
 PROMPTS = ["a handwritten digit 7", "a handwritten digit 3"]
 TOKENS = 8  # the pipeline's max_sequence_length (T5 positions; zeros without a T5 encoder)
@@ -90,6 +90,31 @@ def test_sd3_pipeline_with_s4s_scheduler_is_solver_sample_in_nfe_calls(sd3):
     with torch.no_grad():
         x = solver.sample(model, scheduler.solver_noise(latents), model.conditions([0]))
     assert np.abs(images - decoded(model, x)).max() < 1e-3
+
+
+def test_flux_pipeline_with_s4s_scheduler_is_solver_sample_at_its_resolution_shift(tmp_path):
+    pipe = tiny_flux(tmp_path)
+    model = s4s.from_diffusers(pipe, prompts=PROMPTS, guidance_scale=3.5, height=16, width=16,
+                               max_sequence_length=TOKENS)
+    assert model.sample_shape == (16, 16)  # packed: 4 x 4 tokens of 2 x 2 x 4 channels
+    shift, mu = flow_shift(pipe.scheduler.config, 8, 8, 2)
+    assert model.host["mu"] == pytest.approx(mu) and model.host["shift"] == pytest.approx(shift)
+    teacher = s4s.TeacherSpec("unipc", 24, "time_uniform")
+    data = s4s.generate_teacher(model, range(8), model.sample_shape, teacher, cond=model.conditions(list(range(8))))
+    solver = s4s.learn(model, nfe=4, method="ld3", teacher_data=data, config=s4s.LearnConfig(
+        teacher=teacher, iters=4, base="ipndm", schedule="time_uniform+zero"))
+    scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
+    latents = torch.randn(1, 16, 16, generator=torch.Generator().manual_seed(4))
+    # the pipeline passes its own sigmas (linspace(1, 1/N, N)) and mu; the solver's levels replace them
+    images, calls = run_with(pipe, scheduler, pipe.transformer, prompt=PROMPTS[:1], num_inference_steps=4,
+                             guidance_scale=3.5, latents=latents, height=16, width=16, max_sequence_length=TOKENS)
+    assert calls == [1] * 4  # the guidance embedding: one pass a step
+    with torch.no_grad():
+        x = solver.sample(model, scheduler.solver_noise(latents), model.conditions([0]))
+    assert np.abs(images - decoded(model, x)).max() < 1e-3
+    with pytest.raises(ValueError, match="learned at shift"):  # another resolution: another shift
+        run_with(pipe, scheduler, pipe.transformer, prompt=PROMPTS[:1], num_inference_steps=4, guidance_scale=3.5,
+                 height=32, width=32, max_sequence_length=TOKENS)
 
 
 def test_sdxl_pipeline_with_s4s_scheduler_is_solver_sample_with_its_added_conditions(tmp_path):

@@ -127,3 +127,35 @@ def tiny_sdxl(folder: Path, seed: int = 0) -> Any:
         tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler, force_zeros_for_empty_prompt=True)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def tiny_flux(folder: Path, seed: int = 0) -> Any:
+    """A FluxPipeline from configs with random weights: a FluxTransformer2DModel (one double and
+    one single block, guidance embedding) on packed 2x2 patches of 4x8x8 latents (16 tokens of
+    16 channels), a tiny CLIP text encoder (pooled) and a tiny T5 encoder (the byte-level CLIP
+    tokenizer stands in for T5's), an AutoencoderKL with Flux's scaling and shift, and
+    FlowMatchEulerDiscreteScheduler with dynamic shifting; 16x16 images."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    tokenizer, vocab = _clip_tokenizer(folder)
+    eos = vocab["<|endoftext|>"]
+    torch.manual_seed(seed)
+    clip = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_attention_heads=2, num_hidden_layers=1,
+        max_position_embeddings=16, bos_token_id=vocab["<|startoftext|>"], eos_token_id=eos, pad_token_id=eos))
+    t5 = T5EncoderModel(T5Config(vocab_size=len(vocab), d_model=32, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                                 pad_token_id=eos, eos_token_id=eos))
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=8, num_attention_heads=2,
+        joint_attention_dim=32, pooled_projection_dim=16, guidance_embeds=True, axes_dims_rope=(2, 2, 4))
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=4, sample_size=16,
+        scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False)
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
+                                                base_image_seq_len=256, max_image_seq_len=4096)
+    pipe = FluxPipeline(scheduler=scheduler, vae=vae, text_encoder=clip.eval(), tokenizer=tokenizer,
+                        text_encoder_2=t5.eval(), tokenizer_2=tokenizer, transformer=transformer)  # eval: as loaded
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

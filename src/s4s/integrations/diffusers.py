@@ -89,7 +89,7 @@ def from_diffusers(
     round_time: bool = False,
     height: int | None = None,
     width: int | None = None,
-    max_sequence_length: int = 256,
+    max_sequence_length: int | None = None,
 ) -> Denoiser:
     """Wrap a discrete-time VP pipeline (``pipe.unet`` and ``pipe.scheduler``) as a :class:`Denoiser`;
     a flow-matching pipeline (``pipe.transformer`` with a ``FlowMatchEulerDiscreteScheduler``)
@@ -131,9 +131,7 @@ def from_diffusers(
     if guidance_scale is not None and prompts is None and (class_labels is None or null_class_label is None):
         raise ValueError("guidance needs prompts=[...] (text pipelines) or class_labels=[...] with null_class_label")
     prediction = _prediction(scheduler)
-    unet.eval()
-    for p in unet.parameters():
-        p.requires_grad_(False)
+    freeze(pipe, unet)
     dtype = next(unet.parameters()).dtype
     device = next(unet.parameters()).device
 
@@ -219,12 +217,21 @@ def from_diffusers(
     return model
 
 
+def freeze(pipe: Any, network: Any) -> None:
+    """``network`` in eval mode without parameter gradients, and ``pipe``'s text encoders in eval
+    mode (no dropout in the embeddings kept as conditions), as ``from_pretrained`` leaves them."""
+    network.eval()
+    for p in network.parameters():
+        p.requires_grad_(False)
+    for name in ("text_encoder", "text_encoder_2", "text_encoder_3"):
+        if getattr(pipe, name, None) is not None:
+            getattr(pipe, name).eval()
+
+
 def vae_decoder(vae: Any) -> Callable[[Tensor], Tensor]:
     """``decode(latents[B, C, h, w]) -> images[B, 3, H, W]`` in ``[-1, 1]``, differentiable:
     the VAE's decoder after undoing its ``scaling_factor`` and ``shift_factor`` (SD3, Flux)."""
-    vae.eval()
-    for p in vae.parameters():
-        p.requires_grad_(False)
+    freeze(None, vae)
     scale, offset = float(vae.config.scaling_factor), float(vae.config.get("shift_factor") or 0.0)
 
     def decode(latents: Tensor) -> Tensor:

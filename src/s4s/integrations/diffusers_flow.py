@@ -1,6 +1,6 @@
-"""diffusers flow-matching pipelines as :class:`s4s.Denoiser`s: ``StableDiffusion3Pipeline``
-(a ``transformer`` taking ``encoder_hidden_states`` and ``pooled_projections``, with a
-``FlowMatchEulerDiscreteScheduler``).
+"""diffusers flow-matching pipelines as :class:`s4s.Denoiser`s: ``StableDiffusion3Pipeline`` and
+``FluxPipeline`` (a ``transformer`` taking ``encoder_hidden_states`` and ``pooled_projections``,
+with a ``FlowMatchEulerDiscreteScheduler``).
 
 The network sees ``x_t = (1 - t) x0 + t n`` and ``t * num_train_timesteps`` and predicts the
 velocity ``n - x0`` (:func:`s4s.models.flow_denoiser`). The scheduler's shift (SD3: the
@@ -20,9 +20,9 @@ from torch import Tensor
 
 from ..frame import Denoiser
 from ..models import flow_denoiser, guided
-from .diffusers import vae_decoder
+from .diffusers import freeze, vae_decoder
 
-__all__ = ["is_flow_pipeline", "from_flow_pipeline", "flow_shift"]
+__all__ = ["is_flow_pipeline", "from_flow_pipeline", "flow_shift", "unpack_flux"]
 
 
 def is_flow_pipeline(pipe: Any) -> bool:
@@ -64,6 +64,25 @@ def _encode_sd3(pipe: Any, prompts: list[str], negative_prompt: str | None, guid
     return table, uncond
 
 
+def _flux_ids(n: int, dtype: torch.dtype, device: Any) -> Tensor:
+    return torch.zeros(n, 3, dtype=dtype, device=device)
+
+
+def _image_ids(h: int, w: int, dtype: torch.dtype, device: Any) -> Tensor:
+    """Flux's position ids ``[h * w, 3]`` of packed latent tokens (row, column)."""
+    ids = torch.zeros(h, w, 3)
+    ids[..., 1] += torch.arange(h)[:, None]
+    ids[..., 2] += torch.arange(w)[None, :]
+    return ids.reshape(h * w, 3).to(device=device, dtype=dtype)
+
+
+def unpack_flux(latents: Tensor, h: int, w: int) -> Tensor:
+    """Flux's packed latents ``[B, (h/2)(w/2), 4C]`` -> ``[B, C, h, w]`` (2x2 patches)."""
+    b, _, c4 = latents.shape
+    x = latents.reshape(b, h // 2, w // 2, c4 // 4, 2, 2).permute(0, 3, 1, 4, 2, 5)
+    return x.reshape(b, c4 // 4, h, w)
+
+
 def from_flow_pipeline(
     pipe: Any,
     *,
@@ -72,58 +91,89 @@ def from_flow_pipeline(
     negative_prompt: str | None = None,
     height: int | None = None,
     width: int | None = None,
-    max_sequence_length: int = 256,
+    max_sequence_length: int | None = None,
 ) -> Denoiser:
-    """A ``StableDiffusion3Pipeline``-style pipeline as a :class:`Denoiser` in the VE frame.
+    """A flow-matching pipeline as a :class:`Denoiser` in the VE frame.
+
+    * ``StableDiffusion3Pipeline``: conditions ``{"encoder_hidden_states": [B, L, D],
+      "pooled_projections": [B, P]}``; ``guidance_scale`` applies classifier-free guidance
+      against ``negative_prompt`` in one batched call (``None``: the pipeline's default
+      negative prompt). ``model.sample_shape = (C, height / f, width / f)``.
+    * ``FluxPipeline``: conditions ``{"encoder_hidden_states", "pooled_projections"}`` (T5 and
+      CLIP); ``guidance_scale`` is the guidance embedding of a guidance-distilled transformer
+      (``guidance_embeds``; one pass per step, as the pipeline does), not classifier-free
+      guidance. Samples are the pipeline's packed latents, ``model.sample_shape = ((h/2)(w/2),
+      4C)`` for latents ``h x w``.
 
     ``prompts`` (default ``[""]``) give ``model.conditions(seeds)`` (seed ``s`` takes prompt
-    ``s % len``), a dict ``{"encoder_hidden_states": [B, L, D], "pooled_projections": [B, P]}``
-    per seed; ``guidance_scale`` applies classifier-free guidance against ``negative_prompt``
-    in one batched call (``None``: the pipeline's default negative prompt). ``height`` and ``width`` (pixels; default the transformer's
-    ``sample_size`` times the VAE's factor) fix ``model.sample_shape = (C, height / f, width /
-    f)`` and the resolution-dependent shift. ``model.decode(latents) -> images[B, 3, H, W]`` in
-    ``[-1, 1]`` (differentiable) undoes the VAE's scaling and shift. ``model.host`` records the
-    pipeline, shift, ``mu``, resolution and guidance.
+    ``s % len``). ``height`` and ``width`` (pixels; default the pipeline's) fix the sample
+    shape and the resolution-dependent shift; ``max_sequence_length`` (default the pipeline's)
+    the text length. ``model.decode(latents) -> images[B, 3, H, W]`` in ``[-1, 1]``
+    (differentiable) undoes the packing and the VAE's scaling and shift. ``model.host`` records
+    the pipeline, shift, ``mu``, resolution and guidance.
     """
     transformer, scheduler = pipe.transformer, pipe.scheduler
     accepts = set(inspect.signature(transformer.forward).parameters)
+    flux = {"img_ids", "txt_ids"} <= accepts
     if not {"encoder_hidden_states", "pooled_projections", "timestep"} <= accepts:
         raise TypeError(f"{type(pipe).__name__}: s4s wraps flow pipelines whose transformer takes "
-                        "encoder_hidden_states, pooled_projections and timestep (StableDiffusion3Pipeline); "
-                        f"this one takes {sorted(accepts)}")
+                        "encoder_hidden_states, pooled_projections and timestep (StableDiffusion3Pipeline, "
+                        f"FluxPipeline); this one takes {sorted(accepts)}")
     if prompts is None:
         prompts = [""]
     if isinstance(prompts, str) or not prompts:
         raise ValueError("prompts must be a non-empty list of strings")
-    transformer.eval()
-    for p in transformer.parameters():
-        p.requires_grad_(False)
+    freeze(pipe, transformer)
     dtype = next(transformer.parameters()).dtype
     device = next(transformer.parameters()).device
     factor = getattr(pipe, "vae_scale_factor", 8)
-    height = height or transformer.config.sample_size * factor
-    width = width or transformer.config.sample_size * factor
-    if height % factor or width % factor:
-        raise ValueError(f"height and width must be multiples of the VAE's factor {factor}, got {height}x{width}")
-    latent = (transformer.config.in_channels, height // factor, width // factor)
-    shift, mu = flow_shift(scheduler.config, latent[1], latent[2], transformer.config.patch_size)
+    step = factor * 2 if flux else factor  # Flux packs 2x2 latent patches
+    default = getattr(pipe, "default_sample_size", transformer.config.get("sample_size", 64)) * factor
+    height, width = height or default, width or default
+    if height % step or width % step:
+        raise ValueError(f"height and width must be multiples of {step} for {type(pipe).__name__}, got {height}x{width}")
+    h, w = height // factor, width // factor
     guidance = guidance_scale is not None
-    table, uncond = _encode_sd3(pipe, list(prompts), negative_prompt, guidance, device, max_sequence_length)
+    if flux:
+        if guidance and not transformer.config.get("guidance_embeds", False):
+            raise ValueError(f"{type(pipe).__name__}: this transformer has no guidance embedding (guidance_embeds); "
+                             "leave guidance_scale out")
+        channels = transformer.config.in_channels // 4
+        shift, mu = flow_shift(scheduler.config, h, w, 2)
+        with torch.no_grad():
+            embeds, pooled, _ = pipe.encode_prompt(prompt=list(prompts), prompt_2=None, device=device,
+                                                   num_images_per_prompt=1, max_sequence_length=max_sequence_length or 512)
+        table = {"encoder_hidden_states": embeds, "pooled_projections": pooled}
+        img_ids, txt_ids = _image_ids(h // 2, w // 2, dtype, device), _flux_ids(embeds.shape[1], dtype, device)
+        sample_shape: tuple[int, ...] = ((h // 2) * (w // 2), 4 * channels)
+        time_scale = 1.0  # the pipeline passes timestep / 1000
+    else:
+        shift, mu = flow_shift(scheduler.config, h, w, transformer.config.patch_size)
+        table, uncond = _encode_sd3(pipe, list(prompts), negative_prompt, guidance, device, max_sequence_length or 256)
+        sample_shape = (transformer.config.in_channels, h, w)
+        time_scale = float(scheduler.config.get("num_train_timesteps", 1000))
 
     def net(x_t: Tensor, t: Tensor, cond: dict[str, Tensor]) -> Tensor:
+        extra: dict[str, Any] = {}
+        if flux:
+            extra = {"img_ids": img_ids, "txt_ids": txt_ids}
+            if guidance:
+                extra["guidance"] = torch.full((x_t.shape[0],), float(guidance_scale), dtype=torch.float32,  # type: ignore[arg-type]
+                                               device=x_t.device)
         out = transformer(hidden_states=x_t.to(dtype), timestep=t.to(dtype),
                           encoder_hidden_states=cond["encoder_hidden_states"].to(dtype),
-                          pooled_projections=cond["pooled_projections"].to(dtype), return_dict=False)[0]
+                          pooled_projections=cond["pooled_projections"].to(dtype), return_dict=False, **extra)[0]
         return out.to(x_t.dtype)
 
     train = int(scheduler.config.get("num_train_timesteps", 1000))
-    model = flow_denoiser(net, shift=shift, time_scale=train, t_min=float(scheduler.sigma_min),
+    model = flow_denoiser(net, shift=shift, time_scale=time_scale, t_min=float(scheduler.sigma_min),
                           t_max=1 - 1 / train, name=type(pipe).__name__)
-    if guidance:
+    if guidance and not flux:
         model = guided(model, float(guidance_scale), uncond)  # type: ignore[arg-type]
-    model.sample_shape = latent  # type: ignore[attr-defined]
+    model.sample_shape = sample_shape  # type: ignore[attr-defined]
     model.host = {"pipeline": type(pipe).__name__, "frame": "flow", "shift": shift, "mu": mu,  # type: ignore[attr-defined]
-                  "height": height, "width": width, "latent_shape": list(latent), "guidance_scale": guidance_scale}
+                  "height": height, "width": width, "latent_shape": list(sample_shape),
+                  "guidance_scale": guidance_scale}
 
     def conditions(seeds: Sequence[int]) -> dict[str, Tensor]:
         """The condition of each seed: prompt ``seed % len(prompts)``."""
@@ -132,5 +182,6 @@ def from_flow_pipeline(
 
     model.conditions = conditions  # type: ignore[attr-defined]
     if getattr(pipe, "vae", None) is not None:
-        model.decode = vae_decoder(pipe.vae)  # type: ignore[attr-defined]
+        decode = vae_decoder(pipe.vae)
+        model.decode = (lambda x: decode(unpack_flux(x, h, w))) if flux else decode  # type: ignore[attr-defined]
     return model
