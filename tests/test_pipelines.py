@@ -182,3 +182,24 @@ def test_dynamic_shifting_computes_mu_as_the_pipelines_do():
     assert mu == pytest.approx(1.15) and shift == pytest.approx(math.exp(1.15))
     assert flow_shift(config, 32, 32, 2)[1] == pytest.approx(0.5)  # 256 tokens
     assert flow_shift({"shift": 3.0}, 64, 64, 2) == (3.0, None)
+
+
+@pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
+def test_a_zero_terminal_snr_v_prediction_pipeline_under_every_timestep_spacing(tmp_path, spacing):
+    from diffusers import DDIMScheduler
+
+    pipe = tiny_stable_diffusion(tmp_path)
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config, rescale_betas_zero_snr=True,
+                                               prediction_type="v_prediction", timestep_spacing=spacing)
+    assert float(pipe.scheduler.alphas_cumprod[-1]) == 0  # the terminal level is pure noise
+    model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1])
+    assert model.sigma_max == pytest.approx(2**12, rel=1e-6)  # the final 0 read as 2**-24
+    solver = s4s.make_solver("dpmpp_2m", 4, "karras", model)
+    scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(6))
+    images, calls = run_with(pipe, scheduler, pipe.unet, prompt=PROMPTS[0], num_inference_steps=4, guidance_scale=1.0,
+                             latents=latents)
+    assert calls == [1] * 4
+    with torch.no_grad():
+        x = solver.sample(model, scheduler.solver_noise(latents), model.conditions([0]))
+    assert np.abs(images - decoded(model, x)).max() < 1e-3

@@ -71,7 +71,10 @@ class DiscreteVP:
     """A discrete-time VP schedule given by its ``alphas_cumprod[T]`` table (DDPM, SD).
 
     Model time is the (fractional) index ``t in [0, T-1]``; ``sigma(t)`` interpolates the
-    table linearly in ``log sigma``, as k-diffusion's ``DiscreteSchedule`` does.
+    table linearly in ``log sigma``, as k-diffusion's ``DiscreteSchedule`` does. A zero-terminal-SNR
+    table (Lin et al., "Common Diffusion Noise Schedules and Sample Steps are Flawed", 2024) ends
+    in 0; that entry is read as ``2**-24`` (``sigma_max`` about 4096), as diffusers' Euler
+    scheduler reads it.
     """
 
     alphas_cumprod: Tensor
@@ -81,8 +84,10 @@ class DiscreteVP:
         ac = _as_f64(self.alphas_cumprod).flatten()
         if ac.numel() < 2:
             raise ValueError("alphas_cumprod needs at least 2 entries")
+        if float(ac[-1]) == 0:
+            ac = torch.cat([ac[:-1], ac.new_full((1,), 2.0**-24)])
         if not bool(((ac > 0) & (ac < 1)).all()):
-            raise ValueError("alphas_cumprod must lie strictly between 0 and 1")
+            raise ValueError("alphas_cumprod must lie strictly between 0 and 1 (the last may be 0: zero terminal SNR)")
         if not bool((ac[1:] < ac[:-1]).all()):
             raise ValueError("alphas_cumprod must be strictly decreasing in t")
         object.__setattr__(self, "alphas_cumprod", ac)

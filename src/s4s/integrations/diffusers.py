@@ -343,6 +343,7 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         prediction_type: str = "epsilon",
         round_time: bool = False,
         frame: str = "vp",
+        rescale_betas_zero_snr: bool = False,
     ) -> None:
         _need_diffusers()
         if solver is None:
@@ -355,7 +356,8 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
             if prediction_type not in _PREDICTIONS:
                 raise ValueError(f"unsupported prediction_type {prediction_type!r}; expected one of {sorted(_PREDICTIONS)}")
             betas = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_start=beta_start, beta_end=beta_end,
-                                  beta_schedule=beta_schedule, trained_betas=trained_betas)
+                                  beta_schedule=beta_schedule, trained_betas=trained_betas,
+                                  rescale_betas_zero_snr=rescale_betas_zero_snr)
             self.alphas_cumprod = betas.alphas_cumprod
             self.frame = _VPFrame(self.alphas_cumprod, prediction_type, round_time)
             self.vp = self.frame.vp
@@ -386,7 +388,7 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
 
         ``scheduler_config`` is typically ``pipe.scheduler.config``: the keys this scheduler
         knows (``num_train_timesteps``, ``beta_*``, ``trained_betas``, ``prediction_type``,
-        ``round_time``, ``frame``) are used and the rest (other schedulers' options) are
+        ``rescale_betas_zero_snr``, ``round_time``, ``frame``) are used and the rest (other schedulers' options) are
         ignored; a flow-matching scheduler's config (with ``shift``) gives ``frame="flow"``.
         """
         known = set(inspect.signature(cls.__init__).parameters) - {"self", "solver"}
