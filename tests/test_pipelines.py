@@ -203,3 +203,18 @@ def test_a_zero_terminal_snr_v_prediction_pipeline_under_every_timestep_spacing(
     with torch.no_grad():
         x = solver.sample(model, scheduler.solver_noise(latents), model.conditions([0]))
     assert np.abs(images - decoded(model, x)).max() < 1e-3
+
+
+def test_the_command_line_learns_and_samples_a_saved_sd3_pipeline(sd3, tmp_path):
+    from s4s.cli import main
+
+    folder = tmp_path / "sd3"
+    sd3.save_pretrained(folder, safe_serialization=True)
+    out = tmp_path / "sd3-s4s.json"
+    assert main(["learn", "--model", f"diffusers:{folder}", "--nfe", "3", "--num-samples", "8", "--iters", "2",
+                 "--teacher", "unipc:12", "--teacher-schedule", "time_uniform", "--cache", str(tmp_path / "cache"),
+                 "--out", str(out)]) == 0
+    solver = s4s.load_solver(out)
+    assert solver.meta["model"]["host"]["pipeline"] == "StableDiffusion3Pipeline"
+    assert main(["sample", "--model", f"diffusers:{folder}", "--solver", str(out), "--seeds", "0-1", "--out",
+                 str(tmp_path / "x.safetensors")]) == 0

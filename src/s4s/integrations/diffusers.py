@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from .. import conds
+from .._json import parse_json
 from ..frame import Denoiser
 from ..io import load_solver, solver_from_dict, solver_to_dict
 from ..models import DiscreteVP, guided, vp_input, vp_to_x0, vp_denoiser
@@ -68,7 +69,10 @@ def load_pipeline(path: str | os.PathLike[str]) -> Any:
     folder = Path(path)
     if not (folder / "model_index.json").is_file():
         raise FileNotFoundError(f"{folder} is not a diffusers pipeline folder (no model_index.json)")
-    return DiffusionPipeline.from_pretrained(folder, use_safetensors=True, local_files_only=True, low_cpu_mem_usage=False)
+    index = parse_json((folder / "model_index.json").read_bytes(), str(folder / "model_index.json"))
+    absent = {k: None for k, v in index.items() if isinstance(v, list) and v == [None, None]}  # saved as absent
+    return DiffusionPipeline.from_pretrained(folder, use_safetensors=True, local_files_only=True, low_cpu_mem_usage=False,
+                                             **absent)
 
 
 def _prediction(scheduler: Any) -> str:
@@ -191,13 +195,7 @@ def from_diffusers(
     if guidance_scale is not None:
         model = guided(model, float(guidance_scale), uncond)
     elif table is not None and len(prompts or class_labels or []) == 1 and text:
-        only = table  # one prompt and no guidance: the condition is fixed, so cond may be left out
-        inner = model
-
-        def fixed(x: Tensor, sigma: Tensor, cond: Any = None) -> Tensor:
-            return inner(x, sigma, _rows(only, x.shape[0]) if cond is None else cond)
-
-        model = Denoiser(fixed, inner.sigma_min, inner.sigma_max, inner.sigma_data, time=inner.time, name=inner.name)
+        model = with_fixed_condition(model, table)
     model.sample_shape = (unet.config.in_channels, *size)  # type: ignore[attr-defined]
     if height is not None or sdxl:
         model.host = {"pipeline": type(pipe).__name__, "frame": "vp", "height": size[0] * factor,  # type: ignore[attr-defined]
@@ -241,9 +239,14 @@ def vae_decoder(vae: Any) -> Callable[[Tensor], Tensor]:
     return decode
 
 
-def _rows(cond: Any, n: int) -> Any:
-    """A one-row condition repeated to ``n`` rows."""
-    return conds.take(cond, [0] * n)
+def with_fixed_condition(model: Denoiser, cond: Any) -> Denoiser:
+    """``model`` whose condition, when left out, is the one-row ``cond`` (a single prompt
+    without guidance: callers that pass no condition, such as the command line, sample it)."""
+
+    def fn(x: Tensor, sigma: Tensor, given: Any = None) -> Tensor:
+        return model(x, sigma, conds.take(cond, [0] * x.shape[0]) if given is None else given)
+
+    return Denoiser(fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time, name=model.name)
 
 
 def _sdxl_time_ids(pipe: Any, size: tuple[int, int], pooled: Tensor, dtype: torch.dtype) -> Tensor:

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..frame import Denoiser
 from ..models import flow_denoiser, guided
-from .diffusers import freeze, vae_decoder
+from .diffusers import freeze, vae_decoder, with_fixed_condition
 
 __all__ = ["is_flow_pipeline", "from_flow_pipeline", "flow_shift", "unpack_flux"]
 
@@ -170,6 +170,8 @@ def from_flow_pipeline(
                           t_max=1 - 1 / train, name=type(pipe).__name__)
     if guidance and not flux:
         model = guided(model, float(guidance_scale), uncond)  # type: ignore[arg-type]
+    elif len(prompts) == 1:
+        model = with_fixed_condition(model, table)
     model.sample_shape = sample_shape  # type: ignore[attr-defined]
     model.host = {"pipeline": type(pipe).__name__, "frame": "flow", "shift": shift, "mu": mu,  # type: ignore[attr-defined]
                   "height": height, "width": width, "latent_shape": list(sample_shape),
