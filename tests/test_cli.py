@@ -149,3 +149,15 @@ def test_learn_hands_the_learner_its_config_conditions_and_cache(tmp_path, monke
     config = seen["config"]
     assert config.budget.multiple == 8 and config.cache_dir == str(tmp_path / "cache") and config.teacher.nfe == 10
     assert seen["cond"]([3, 14]) is None  # no guidance: no conditions
+
+
+def test_learn_for_image_to_image_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "gmm-img2img.json"
+    assert main(["learn", *TINY, "--nfe", "3", "--num-samples", "16", "--iters", "4", "--strength", "0.5",
+                 "--out", str(out)]) == 0
+    solver = s4s.load_solver(out)
+    gmm = s4s.zoo.load("gmm")
+    assert solver.meta["strength"] == 0.5
+    assert float(solver.sigmas[0]) == pytest.approx(s4s.models.strength_level(gmm, 0.5))
+    assert main(["learn", *TINY, "--nfe", "3", "--strength", "1.5", "--out", str(tmp_path / "x.json")]) == 2
+    assert "--strength must be in (0, 1]" in capsys.readouterr().err

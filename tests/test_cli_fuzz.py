@@ -21,6 +21,7 @@ VALUES = {
     "--seeds": ["0-3", "5-1", "0-99999999999", "1,2,3", "a-b", "", "-4", "3"],
     "--shape": ["2", "2,2", "0", "a", ""],
     "--radius": ["0", "0.1", "1", "-0.5", "x"],
+    "--strength": ["1", "0.5", "0", "1.5", "x"],
     "--plan": ["joint", "grid:1@start,joint:2", "grid:0", "wiggle", "coef:-1", ""],
     "--start": ["ddim/logsnr", "deis", "nope/karras", "deis/lognsr"],
     "--solver": ["ddim", "dpmpp_2m", "heun", "nope", "missing.json", "bad.json", "folder.json"],
@@ -35,7 +36,7 @@ VALUES = {
 FLAGS = ["--force", "--strict", "--checkpointing", "--in-turn", "--debug-not-a-flag"]
 COMMANDS = {
     "learn": ["--model", "--nfe", "--num-samples", "--iters", "--budget", "--method", "--teacher", "--teacher-schedule",
-              "--shape", "--radius", "--plan", "--start", "--device", "--distance", "--out", "--cache", "--guidance",
+              "--shape", "--radius", "--strength", "--plan", "--start", "--device", "--distance", "--out", "--cache", "--guidance",
               "--labels"],
     "sample": ["--model", "--solver", "--nfe", "--schedule", "--seeds", "--out", "--shape", "--device", "--guidance",
                "--labels"],

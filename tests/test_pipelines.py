@@ -218,3 +218,36 @@ def test_the_command_line_learns_and_samples_a_saved_sd3_pipeline(sd3, tmp_path)
     assert solver.meta["model"]["host"]["pipeline"] == "StableDiffusion3Pipeline"
     assert main(["sample", "--model", f"diffusers:{folder}", "--solver", str(out), "--seeds", "0-1", "--out",
                  str(tmp_path / "x.safetensors")]) == 0
+
+
+def test_image_to_image_at_strength_0_6_with_a_solver_learned_for_that_start(tmp_path):
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    text = tiny_stable_diffusion(tmp_path)
+    pipe = StableDiffusionImg2ImgPipeline(**text.components)
+    pipe.set_progress_bar_config(disable=True)
+    model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=3.0)
+    teacher = s4s.TeacherSpec("unipc", 24, "karras")
+    solver = s4s.learn(model, nfe=3, method="s4s_alt", num_samples=8, cond=model.conditions, config=s4s.LearnConfig(
+        teacher=teacher, iters=4, base="dpmpp_2m", schedule="karras", strength=0.6))
+    start = s4s.models.strength_level(model, 0.6)
+    assert solver.meta["strength"] == 0.6 and float(solver.sigmas[0]) == pytest.approx(start)
+    assert 0.5 < float(s4s.models.DiscreteVP(pipe.scheduler.alphas_cumprod).sigma_to_t(torch.tensor(start))) / 999 < 0.7
+    scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
+    steps = scheduler.img2img_steps()
+    assert int(steps * 0.6) == 3
+    starts = []
+    add_noise = scheduler.add_noise
+    scheduler.add_noise = lambda x0, noise, t: starts.append(add_noise(x0, noise, t)) or starts[-1]
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(8))
+    images, calls = run_with(pipe, scheduler, pipe.unet, prompt=PROMPTS[0], image=image, strength=0.6,
+                             num_inference_steps=steps, guidance_scale=3.0, generator=torch.Generator().manual_seed(9))
+    assert calls == [2] * 3  # three solver steps, guided in one batched call each
+    with torch.no_grad():
+        x = solver.sample(model, scheduler.solver_noise(starts[0]), model.conditions([0]))
+    assert np.abs(images - decoded(model, x)).max() < 1e-3
+    with pytest.raises(ValueError, match=f"strength 0.6 with 3 steps: give num_inference_steps={steps}"):
+        scheduler.set_timesteps(3)  # text-to-image from noise: not what it was learned for
+    with pytest.raises(ValueError, match="learned for strength 0.6 starts at step 2"):
+        run_with(pipe, scheduler, pipe.unet, prompt=PROMPTS[0], image=image, strength=0.8, num_inference_steps=steps,
+                 guidance_scale=3.0)

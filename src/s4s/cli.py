@@ -246,6 +246,9 @@ def _check_args(args: argparse.Namespace) -> None:
     budget = getattr(args, "budget", None)
     if budget is not None and not (math.isfinite(budget) and budget > 0):
         raise UsageError(f"--budget must be a positive multiple of the teacher's cost, got {budget}")
+    strength = getattr(args, "strength", None)
+    if strength is not None and not (math.isfinite(strength) and 0 < strength <= 1):
+        raise UsageError(f"--strength must be in (0, 1], got {strength}")
     radius = getattr(args, "radius", None)
     if radius is not None and not 0 <= radius < 1:
         raise UsageError(f"--radius must be in [0, 1), got {radius}")
@@ -347,14 +350,16 @@ def cmd_learn(args: argparse.Namespace) -> None:
             raise UsageError(f"--plan: {e}") from None
     base, schedule = _start(args.start)
     model = _resolve_model(args.model, args.guidance, args.device)
-    config = _learn_config(args, base=base, schedule=schedule, plan=args.plan, radius=args.radius,
+    config = _learn_config(args, base=base, schedule=schedule, plan=args.plan, radius=args.radius, strength=args.strength,
                            distance=args.distance, checkpointing=args.checkpointing)
     _check_budget(model, args.nfe, args.method, args.num_samples, config)
     seeds = list(range(args.num_samples))
-    data = _generate(model, args, seeds, "teacher")
+    # image-to-image pairs (noised samples of the model's own) are made by the learner itself
+    data = _generate(model, args, seeds, "teacher") if args.strength == 1 else None
     bar = _progress(None, f"learn {args.method}")
     try:
-        solver = learn(model, args.nfe, method=args.method, seed=args.seed, teacher_data=data, config=config,
+        solver = learn(model, args.nfe, method=args.method, num_samples=args.num_samples, seed=args.seed,
+                       teacher_data=data, config=config,
                        cond=partial(_cond, args), checkpoint=args.checkpoint,
                        callback=lambda e: bar(e.iteration, f"best validation {e.best:.4g}", e.total))
     finally:
@@ -547,6 +552,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", help="optimisation phases replacing the method's, as part:share items, e.g. "
                                   "'joint:3,coef:1' (parts: grid, coef, joint)")
     p.add_argument("--radius", type=float, default=0.0, help="relaxed objective radius (0 = plain)")
+    p.add_argument("--strength", type=float, default=1.0, metavar="S",
+                   help="learn for image-to-image: start where an img2img pipeline with strength S starts "
+                        "(default 1: from noise)")
     p.add_argument("--start", metavar="BASE/SCHEDULE",
                    help="start from this hand-designed solver, e.g. deis/logsnr, instead of the best candidate on "
                         "the teacher pairs (the start can decide the basin: benchmarks/HISTORY.md, 'Starting points')")

@@ -30,6 +30,8 @@ __all__ = [
     "vp_denoiser",
     "flow_denoiser",
     "guided",
+    "strength_level",
+    "partial_denoising",
     "vp_input",
     "vp_to_x0",
     "Prediction",
@@ -340,3 +342,36 @@ def guided(model: Denoiser, scale: float, uncond: Any) -> Denoiser:
         fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time,
         name=f"{model.name}+cfg{scale:g}",
     )
+
+
+CARRIED = ("sample_shape", "conditions", "decode", "host")
+"""Attributes an integration sets on a model that a view of it keeps."""
+
+
+def strength_level(model: Denoiser, strength: float) -> float:
+    """The noise level where image-to-image with ``strength`` starts: ``strength`` of the way
+    from ``sigma_min`` to ``sigma_max`` in the model's own time (so a time-uniform grid's
+    levels; 1 is ``sigma_max``). A 1000-step VP model starts at ``t = 999 strength``, as
+    diffusers' img2img pipelines do up to their spacing; a flow model at the shifted time."""
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength <= 1:
+        raise ValueError(f"strength must be in (0, 1], got {strength!r}")
+    lo, hi = (model.time.sigma_to_t(torch.tensor(v, dtype=torch.float64)) for v in (model.sigma_min, model.sigma_max))
+    return float(model.time.t_to_sigma(lo + float(strength) * (hi - lo)))
+
+
+def partial_denoising(model: Denoiser, strength: float) -> Denoiser:
+    """``model`` seen from where image-to-image with ``strength`` starts: the same function with
+    ``sigma_max = strength_level(model, strength)``, so grids, teachers and learned solvers start
+    there. ``model.strength`` records it (and ``model.host["strength"]`` when there is a host)."""
+    if strength == 1:
+        return model
+    top = strength_level(model, strength)
+    view = Denoiser(model, model.sigma_min, top, model.sigma_data, time=model.time,
+                    name=f"{model.name}@strength{strength:g}")
+    for name in CARRIED:
+        if hasattr(model, name):
+            setattr(view, name, getattr(model, name))
+    view.strength = float(strength)  # type: ignore[attr-defined]
+    if isinstance(getattr(model, "host", None), dict):
+        view.host = {**model.host, "strength": float(strength)}  # type: ignore[attr-defined]
+    return view

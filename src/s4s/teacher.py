@@ -31,7 +31,8 @@ from .fingerprint import model_probe
 from .noise import seeded_noise
 from .solvers import make_solver
 
-__all__ = ["TeacherSpec", "TeacherData", "generate_teacher", "teacher_gap"]
+__all__ = ["TeacherSpec", "TeacherData", "generate_teacher", "generate_img2img_teacher", "IMAGE_SEEDS",
+           "teacher_gap"]
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +148,12 @@ def _read_manifest(path: Path, fresh: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cache_key(model: Denoiser, spec: TeacherSpec, shape: tuple[int, ...], dtype: torch.dtype, cond: Cond | None,
-               device: torch.device | str = "cpu") -> str:
-    ident = {"model": model.name, "sigma": [model.sigma_min, model.sigma_max], "teacher": spec.to_dict(),
+               device: torch.device | str = "cpu", noise: Tensor | None = None) -> str:
+    ident: dict[str, Any] = {"model": model.name, "sigma": [model.sigma_min, model.sigma_max], "teacher": spec.to_dict(),
              "shape": list(shape), "dtype": str(dtype), "probe": model_probe(model, shape, cond, dtype, device),
              "cond": None if cond is None else conds.digest(cond)}
+    if noise is not None:  # a given start (image-to-image); seeded noise keeps the keys it had
+        ident["noise"] = conds.digest(noise)
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -167,6 +170,7 @@ def generate_teacher(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     parallel: bool | None = None,
+    noise: Tensor | None = None,
 ) -> TeacherData:
     """Teacher samples for ``seeds`` (noise from :func:`s4s.noise.seeded_noise`).
 
@@ -177,6 +181,8 @@ def generate_teacher(
     With ``parallel`` (by default on a CPU in one process) shards are made side by side on
     threads, the torch threads shared out (:func:`s4s.learn`'s ``parallel``); on this
     project's CPU a shard's samples are the same bits either way (``tests/test_threads.py``).
+    ``noise`` (``[len(seeds), *shape]``) replaces the seeded noise (the start is then
+    ``model.sigma_max * noise``; its digest joins the cache key): :func:`generate_img2img_teacher`.
     """
     seeds = list(seeds)
     if not seeds:
@@ -186,11 +192,14 @@ def generate_teacher(
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     sampler = spec.sampler(model)
-    noise = seeded_noise(seeds, shape, dtype=dtype, device=device)
+    given = noise
+    if given is not None and tuple(given.shape) != (len(seeds), *shape):
+        raise ValueError(f"noise has shape {tuple(given.shape)}, expected {(len(seeds), *shape)}")
+    noise = seeded_noise(seeds, shape, dtype=dtype, device=device) if given is None else given.to(device, dtype)
     cond_dev = None if cond is None else conds.to_device(cond, device)
     folder = manifest = None
     if cache_dir is not None:
-        folder = Path(cache_dir) / _cache_key(model, spec, shape, dtype, cond, device)
+        folder = Path(cache_dir) / _cache_key(model, spec, shape, dtype, cond, device, given)
         folder.mkdir(parents=True, exist_ok=True)
         mpath = folder / "manifest.json"
         manifest = _read_manifest(mpath, {"teacher": spec.to_dict(), "model": model.name, "shards": {}})
@@ -245,6 +254,40 @@ def generate_teacher(
                 _write_manifest(folder, manifest)
             distributed.barrier()
     return TeacherData(seeds, noise, samples, cond_dev)  # every tensor on ``device``
+
+
+IMAGE_SEEDS = 10**9
+"""Image-to-image pairs take their input images from the model's own samples of the seeds
+shifted by this much (so images and noise are independent of the pairs' own seeds)."""
+
+
+def generate_img2img_teacher(
+    model: Denoiser,
+    seeds: Sequence[int],
+    shape: tuple[int, ...],
+    spec: TeacherSpec,
+    strength: float,
+    *,
+    cond: Cond | None = None,
+    images: Tensor | None = None,
+    **options: Any,
+) -> TeacherData:
+    """Teacher pairs that start where image-to-image with ``strength`` starts: for each seed the
+    start ``x = image + sigma_s n`` (``sigma_s = strength_level(model, strength)``, ``n`` the
+    seed's noise, ``image`` the model's own teacher sample for seed ``IMAGE_SEEDS + seed``
+    unless ``images`` are given), stored as the noise ``x / sigma_s`` of
+    ``partial_denoising(model, strength)``, with the teacher's solution from there. ``options``
+    go to :func:`generate_teacher` (``dtype``, ``device``, ``cache_dir``, ...)."""
+    from .models import partial_denoising
+
+    view = partial_denoising(model, strength)
+    seeds = list(seeds)
+    if images is None:
+        images = generate_teacher(model, [IMAGE_SEEDS + s for s in seeds], shape, spec, cond=cond, **options).samples
+    if tuple(images.shape) != (len(seeds), *shape):
+        raise ValueError(f"images have shape {tuple(images.shape)}, expected {(len(seeds), *shape)}")
+    n = seeded_noise(seeds, shape, dtype=images.dtype, device=images.device)
+    return generate_teacher(view, seeds, shape, spec, cond=cond, noise=images / view.sigma_max + n, **options)
 
 
 def _shard_name(block: list[int]) -> str:

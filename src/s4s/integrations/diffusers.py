@@ -377,6 +377,8 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
                 f"the solver evaluates the model at sigma in [{lo:.4g}, {hi:.4g}], outside this schedule's "
                 f"[{self.frame.sigma_min:.4g}, {self.frame.sigma_max:.4g}]: was it learned for another model?")
         self.host = dict(self.solver.meta.get("model", {}).get("host") or {})
+        self.strength = float(self.solver.meta.get("strength", 1.0))
+        self._pad = 0  # steps an image-to-image pipeline skips before the solver's first
         self.init_noise_sigma = 1.0
         self.num_inference_steps: int | None = None
         self.timesteps = torch.empty(0)
@@ -422,11 +424,24 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         return self._begin_index
 
     def set_begin_index(self, begin_index: int = 0) -> None:
-        """The step the pipeline starts at; a fixed-step solver starts at its first step."""
-        if begin_index != 0:
+        """The step the pipeline starts at: the solver's first (``0``, or for a solver learned for
+        image-to-image the steps the pipeline skips, ``num_inference_steps - nfe``)."""
+        if begin_index != self._pad:
+            what = (f"a solver learned for strength {self.strength:g} starts at step {self._pad}" if self.strength < 1
+                    else "image-to-image needs a solver learned for that start: s4s.learn(..., "
+                         "config=LearnConfig(strength=...))")
             raise ValueError(f"this S4SScheduler runs its solver from its first step; begin_index={begin_index} "
-                             "would start part-way (image-to-image needs a solver learned for that start)")
+                             f"would start elsewhere ({what})")
         self._begin_index = begin_index
+
+    def img2img_steps(self) -> int:
+        """The ``num_inference_steps`` to give an image-to-image pipeline at this solver's strength:
+        the fewest whose ``int(steps * strength)`` (the steps such a pipeline runs) is ``nfe``."""
+        nfe = self.solver.nfe
+        steps = next((m for m in range(nfe, 100 * nfe + 2) if int(m * self.strength) == nfe), None)
+        if steps is None:
+            raise ValueError(f"no number of steps runs exactly {nfe} at strength {self.strength:g}")
+        return steps
 
     def set_timesteps(self, num_inference_steps: int | None = None, device: str | torch.device | None = None,
                       sigmas: Sequence[float] | None = None, mu: float | None = None,
@@ -437,7 +452,13 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         shift the solver was learned for when it records one."""
         nfe = self.solver.nfe
         asked = next((len(v) for v in (sigmas, timesteps) if v is not None), num_inference_steps)
-        if asked != nfe:
+        if self.strength < 1:
+            if asked is None or int(asked * self.strength) != nfe:
+                raise ValueError(
+                    f"this solver was learned for image-to-image at strength {self.strength:g} with {nfe} steps: give "
+                    f"num_inference_steps={self.img2img_steps()} and strength={self.strength:g} (the pipeline runs "
+                    f"int(steps * strength) of them), not {asked}")
+        elif asked != nfe:
             raise ValueError(
                 f"this S4SScheduler runs a solver learned for exactly {nfe} steps; num_inference_steps="
                 f"{asked} would need another solver (learn one with s4s.learn(..., nfe={asked}))")
@@ -446,9 +467,15 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
                              f"this solver was learned at shift {self.host['shift']:.6g} "
                              f"({self.host.get('height')}x{self.host.get('width')}): learn one for this resolution")
         levels = self.solver.model_sigmas.detach()
-        self.num_inference_steps = nfe
-        self.timesteps = self.frame.timesteps(levels).to(device=device, dtype=torch.float32)
         grid = self.solver.sigmas.detach()
+        self._pad = int(asked) - nfe  # image-to-image: the steps the pipeline skips
+        if self._pad:  # levels above the solver's start, for the pipeline to skip (never evaluated)
+            top = levels.new_tensor(self.frame.sigma_max if math.isfinite(self.frame.sigma_max) else 1e4)
+            above = torch.exp(torch.linspace(float(top.log()), float(grid[0].log()), self._pad + 1,
+                                             dtype=torch.float64)[:-1])
+            levels, grid = torch.cat([above, levels]), torch.cat([above, grid])
+        self.num_inference_steps = int(asked)
+        self.timesteps = self.frame.timesteps(levels).to(device=device, dtype=torch.float32)
         flow_time = grid / (1 + grid) if isinstance(self.frame, _FlowFrame) else grid
         self.sigmas = flow_time.to(device=device, dtype=torch.float32)
         self._stepper = None
@@ -473,7 +500,7 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         k = 0 if self._stepper is None else self._stepper.k
         if k >= self.solver.nfe:
             raise RuntimeError(f"all {self.solver.nfe} steps are done; call set_timesteps() to start again")
-        expected = float(self.timesteps[k])
+        expected = float(self.timesteps[self._pad + k])
         if abs(float(torch.as_tensor(timestep).flatten()[0]) - expected) > 1e-3 * max(1.0, abs(expected)):
             raise ValueError(f"step {k} expects timestep {expected:.4f} (from scheduler.timesteps), got "
                              f"{float(torch.as_tensor(timestep).flatten()[0]):.4f}")

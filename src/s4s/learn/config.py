@@ -60,6 +60,9 @@ class LearnConfig:
         checkpointing: recompute each model call in the backward pass (memory flat in NFE,
             about one more forward pass of time).
         parallel: make teacher shards side by side on CPU threads (``None``: on for a CPU).
+        strength: learn a solver that starts where image-to-image with this strength starts
+            (:func:`s4s.models.strength_level`; teacher pairs from
+            :func:`s4s.teacher.generate_img2img_teacher`); 1 is sampling from noise.
     """
 
     shape: Sequence[int] | None = None
@@ -87,6 +90,7 @@ class LearnConfig:
     cache_dir: str | None = None
     checkpointing: bool = False
     parallel: bool | None = None
+    strength: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "checks"):
@@ -111,6 +115,8 @@ class LearnConfig:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup!r}")
         if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or not 0 < self.strength <= 1:
+            raise ValueError(f"strength must be in (0, 1], got {self.strength!r}")
         if not isinstance(self.budget, StepBudget):
             raise ValueError(f"budget must be a StepBudget, e.g. StepBudget(2.0), got {self.budget!r}")
         if not isinstance(self.teacher, TeacherSpec):

@@ -31,7 +31,8 @@ from ..frame import Denoiser
 from ..schedules import SCHEDULES, split_zero
 from ..solvers import SOLVERS, make_solver
 from ..solvers.table import Solver
-from ..teacher import TeacherData, generate_teacher
+from ..models import partial_denoising
+from ..teacher import TeacherData, generate_img2img_teacher, generate_teacher
 from .budget import Cost, counted
 from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoint
 from .config import LearnConfig
@@ -180,6 +181,9 @@ def learn(
                     WEAK_TEACHER * nfe)
     started = time.perf_counter()
     cost = Cost()
+    full = model
+    if cfg.strength < 1:  # image-to-image: every grid, teacher and solver starts at the strength's level
+        model = partial_denoising(model, cfg.strength)
     raw, model = model, counted(model, cost)
 
     # --- the steps the budget buys (refused now if it buys none, before any model call)
@@ -193,9 +197,14 @@ def learn(
     # --- teacher pairs (charged at rows x teacher NFE, made now or read from a cache)
     if teacher_data is None:
         seeds = list(range(num_samples))
-        teacher_data = generate_teacher(raw, seeds, _sample_shape(raw, cfg.shape), spec,
-                                        cond=cond(seeds) if callable(cond) else cond, dtype=cfg.dtype,
-                                        device=cfg.device, cache_dir=cfg.cache_dir, parallel=cfg.parallel)
+        options = dict(cond=cond(seeds) if callable(cond) else cond, dtype=cfg.dtype, device=cfg.device,
+                       cache_dir=cfg.cache_dir, parallel=cfg.parallel)
+        shape = _sample_shape(full, cfg.shape)
+        if cfg.strength < 1:
+            teacher_data = generate_img2img_teacher(full, seeds, shape, spec, cfg.strength, **options)
+            cost.charge_teacher(len(teacher_data), teacher_nfe)  # the input images, the model's own samples
+        else:
+            teacher_data = generate_teacher(raw, seeds, shape, spec, **options)
     cost.charge_teacher(len(teacher_data), teacher_nfe)
     train, val = split_pairs(teacher_data, cfg.val_fraction, torch.Generator().manual_seed(seed))
     dist = get_distance(cfg.distance)
@@ -285,7 +294,7 @@ def learn(
         "model": fingerprint_of(model, tuple(teacher_data.noise.shape[1:]), teacher_data.cond,
                                 teacher_data.noise.dtype, cfg.device),
         "teacher": spec.to_dict(), "num_samples": len(teacher_data), "seed": seed, "radius": cfg.radius,
-        "distance": settings["distance"], "plan": recipe.plan(), "steps": steps,
+        "distance": settings["distance"], "plan": recipe.plan(), "steps": steps, "strength": cfg.strength,
         "batch_size": cfg.batch_size, "accepted": accepted,
         "metrics": {"val_start": val_start, "val_best": carry_score, "ranked": ranked},
         "seconds": round(time.perf_counter() - started, 2), "cost": cost.to_dict(),
