@@ -234,7 +234,7 @@ def test_image_to_image_at_strength_0_6_with_a_solver_learned_for_that_start(tmp
     assert solver.meta["strength"] == 0.6 and float(solver.sigmas[0]) == pytest.approx(start)
     assert 0.5 < float(s4s.models.DiscreteVP(pipe.scheduler.alphas_cumprod).sigma_to_t(torch.tensor(start))) / 999 < 0.7
     scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
-    steps = scheduler.img2img_steps()
+    steps = scheduler.img2img_steps()["int"]
     assert int(steps * 0.6) == 3
     starts = []
     add_noise = scheduler.add_noise
@@ -246,8 +246,33 @@ def test_image_to_image_at_strength_0_6_with_a_solver_learned_for_that_start(tmp
     with torch.no_grad():
         x = solver.sample(model, scheduler.solver_noise(starts[0]), model.conditions([0]))
     assert np.abs(images - decoded(model, x)).max() < 1e-3
-    with pytest.raises(ValueError, match=f"strength 0.6 with 3 steps: give num_inference_steps={steps}"):
+    with pytest.raises(ValueError, match=f"strength 0.6 with 3 steps, not for num_inference_steps=3: give "
+                                         f"strength=0.6 and num_inference_steps={steps}"):
         scheduler.set_timesteps(3)  # text-to-image from noise: not what it was learned for
-    with pytest.raises(ValueError, match="learned for strength 0.6 starts at step 2"):
+    with pytest.raises(ValueError, match="would run 4 of 5 steps; this solver .strength 0.6. runs 3"):
         run_with(pipe, scheduler, pipe.unet, prompt=PROMPTS[0], image=image, strength=0.8, num_inference_steps=steps,
                  guidance_scale=3.0)
+
+
+def test_sd3_image_to_image_with_a_solver_learned_for_that_start(sd3):
+    from diffusers import StableDiffusion3Img2ImgPipeline
+
+    pipe = StableDiffusion3Img2ImgPipeline(**sd3.components)
+    pipe.set_progress_bar_config(disable=True)
+    model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=3.0, max_sequence_length=TOKENS)
+    teacher = s4s.TeacherSpec("unipc", 24, "time_uniform")
+    solver = s4s.learn(model, nfe=3, method="s4s", num_samples=8, cond=model.conditions, config=s4s.LearnConfig(
+        teacher=teacher, iters=4, base="dpmpp_2m", schedule="time_uniform+zero", strength=0.6))
+    scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
+    steps = scheduler.img2img_steps()["skip"]  # SD3 skips int(steps - steps * strength)
+    starts = []
+    scale_noise = scheduler.scale_noise
+    scheduler.scale_noise = lambda x0, t, noise: starts.append(scale_noise(x0, t, noise)) or starts[-1]
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(8))
+    images, calls = run_with(pipe, scheduler, pipe.transformer, prompt=PROMPTS[0], image=image, strength=0.6,
+                             num_inference_steps=steps, guidance_scale=3.0, max_sequence_length=TOKENS,
+                             generator=torch.Generator().manual_seed(9))
+    assert calls == [2] * 3
+    with torch.no_grad():
+        x = solver.sample(model, scheduler.solver_noise(starts[0]), model.conditions([0]))
+    assert np.abs(images - decoded(model, x)).max() < 1e-3

@@ -427,21 +427,34 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         """The step the pipeline starts at: the solver's first (``0``, or for a solver learned for
         image-to-image the steps the pipeline skips, ``num_inference_steps - nfe``)."""
         if begin_index != self._pad:
-            what = (f"a solver learned for strength {self.strength:g} starts at step {self._pad}" if self.strength < 1
-                    else "image-to-image needs a solver learned for that start: s4s.learn(..., "
-                         "config=LearnConfig(strength=...))")
+            if self.strength < 1:
+                runs = (self.num_inference_steps or 0) - begin_index
+                raise ValueError(f"the pipeline would run {runs} of {self.num_inference_steps} steps; this solver "
+                                 f"(strength {self.strength:g}) runs {self.solver.nfe}: {self._steps_hint()}")
             raise ValueError(f"this S4SScheduler runs its solver from its first step; begin_index={begin_index} "
-                             f"would start elsewhere ({what})")
+                             "would start elsewhere (image-to-image needs a solver learned for that start: "
+                             "s4s.learn(..., config=LearnConfig(strength=...)))")
         self._begin_index = begin_index
 
-    def img2img_steps(self) -> int:
-        """The ``num_inference_steps`` to give an image-to-image pipeline at this solver's strength:
-        the fewest whose ``int(steps * strength)`` (the steps such a pipeline runs) is ``nfe``."""
-        nfe = self.solver.nfe
-        steps = next((m for m in range(nfe, 100 * nfe + 2) if int(m * self.strength) == nfe), None)
-        if steps is None:
-            raise ValueError(f"no number of steps runs exactly {nfe} at strength {self.strength:g}")
-        return steps
+    def img2img_steps(self) -> dict[str, int]:
+        """``num_inference_steps`` that make an image-to-image pipeline at this solver's strength
+        run exactly its ``nfe`` steps, by the pipeline's rule: ``"int"`` for pipelines that run
+        ``int(steps * strength)`` (StableDiffusionImg2Img, SDXL's), ``"skip"`` for those that skip
+        ``int(steps - steps * strength)`` (SD3's)."""
+        nfe, s = self.solver.nfe, self.strength
+        rules = {"int": lambda m: int(m * s), "skip": lambda m: m - int(max(m - m * s, 0))}
+        out = {}
+        for name, runs in rules.items():
+            found = next((m for m in range(nfe + 1, 100 * nfe + 2) if runs(m) == nfe), None)
+            if found is not None:
+                out[name] = found
+        return out
+
+    def _steps_hint(self) -> str:
+        steps = self.img2img_steps()
+        return (f"give strength={self.strength:g} and num_inference_steps={steps.get('int')} "
+                f"(pipelines that run int(steps * strength): StableDiffusionImg2Img, SDXL) or "
+                f"{steps.get('skip')} (SD3's img2img)")
 
     def set_timesteps(self, num_inference_steps: int | None = None, device: str | torch.device | None = None,
                       sigmas: Sequence[float] | None = None, mu: float | None = None,
@@ -453,11 +466,9 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         nfe = self.solver.nfe
         asked = next((len(v) for v in (sigmas, timesteps) if v is not None), num_inference_steps)
         if self.strength < 1:
-            if asked is None or int(asked * self.strength) != nfe:
-                raise ValueError(
-                    f"this solver was learned for image-to-image at strength {self.strength:g} with {nfe} steps: give "
-                    f"num_inference_steps={self.img2img_steps()} and strength={self.strength:g} (the pipeline runs "
-                    f"int(steps * strength) of them), not {asked}")
+            if asked is None or asked not in self.img2img_steps().values():
+                raise ValueError(f"this solver was learned for image-to-image at strength {self.strength:g} with {nfe} "
+                                 f"steps, not for num_inference_steps={asked}: {self._steps_hint()}")
         elif asked != nfe:
             raise ValueError(
                 f"this S4SScheduler runs a solver learned for exactly {nfe} steps; num_inference_steps="
