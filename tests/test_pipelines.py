@@ -276,3 +276,27 @@ def test_sd3_image_to_image_with_a_solver_learned_for_that_start(sd3):
     with torch.no_grad():
         x = solver.sample(model, scheduler.solver_noise(starts[0]), model.conditions([0]))
     assert np.abs(images - decoded(model, x)).max() < 1e-3
+
+
+def test_sdxl_image_to_image_with_a_solver_learned_for_that_start(tmp_path):
+    from diffusers import StableDiffusionXLImg2ImgPipeline
+
+    text = tiny_sdxl(tmp_path)
+    pipe = StableDiffusionXLImg2ImgPipeline(**text.components)
+    pipe.set_progress_bar_config(disable=True)
+    model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=4.0)
+    teacher = s4s.TeacherSpec("unipc", 24, "karras")
+    solver = s4s.learn(model, nfe=3, method="ld3", num_samples=8, cond=model.conditions, config=s4s.LearnConfig(
+        teacher=teacher, iters=4, base="dpmpp_2m", schedule="karras", strength=0.6))
+    scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
+    starts = []
+    add_noise = scheduler.add_noise
+    scheduler.add_noise = lambda x0, noise, t: starts.append(add_noise(x0, noise, t)) or starts[-1]
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(8))
+    images, calls = run_with(pipe, scheduler, pipe.unet, prompt=PROMPTS[0], image=image, strength=0.6,
+                             num_inference_steps=scheduler.img2img_steps()["int"], guidance_scale=4.0,
+                             generator=torch.Generator().manual_seed(9))
+    assert calls == [2] * 3
+    with torch.no_grad():
+        x = solver.sample(model, scheduler.solver_noise(starts[0]), model.conditions([0]))
+    assert np.abs(images - decoded(model, x)).max() < 1e-3

@@ -164,9 +164,11 @@ def from_diffusers(
                 embeds, negative, pooled, negative_pooled = pipe.encode_prompt(
                     prompt=list(prompts), device=device, num_images_per_prompt=1, do_classifier_free_guidance=True,
                     negative_prompt=negatives)
-                ids = _sdxl_time_ids(pipe, (size[0] * factor, size[1] * factor), pooled, dtype).to(device)
-                table = {"encoder_hidden_states": embeds, "text_embeds": pooled, "time_ids": ids.expand(len(prompts), -1)}
-                uncond = {"encoder_hidden_states": negative[:1], "text_embeds": negative_pooled[:1], "time_ids": ids}
+                ids, negative_ids = _sdxl_time_ids(pipe, (size[0] * factor, size[1] * factor), pooled, dtype)
+                table = {"encoder_hidden_states": embeds, "text_embeds": pooled,
+                         "time_ids": ids.to(device).expand(len(prompts), -1)}
+                uncond = {"encoder_hidden_states": negative[:1], "text_embeds": negative_pooled[:1],
+                          "time_ids": negative_ids.to(device)}
                 kind = "sdxl"
             else:
                 embeds, negative = pipe.encode_prompt(prompt=list(prompts), device=device, num_images_per_prompt=1,
@@ -249,10 +251,17 @@ def with_fixed_condition(model: Denoiser, cond: Any) -> Denoiser:
     return Denoiser(fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time, name=model.name)
 
 
-def _sdxl_time_ids(pipe: Any, size: tuple[int, int], pooled: Tensor, dtype: torch.dtype) -> Tensor:
-    """SDXL's added time ids ``[1, 6]`` for an image of ``size`` (original and target size,
-    no crop), as the pipeline makes them."""
-    return pipe._get_add_time_ids(size, (0, 0), size, dtype=dtype, text_encoder_projection_dim=int(pooled.shape[-1]))
+def _sdxl_time_ids(pipe: Any, size: tuple[int, int], pooled: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """SDXL's added time ids ``[1, k]`` of the prompt and of the negative prompt for an image of
+    ``size`` (original and target size, no crop), as the pipeline makes them at its defaults
+    (the img2img pipelines' aesthetic scores 6 and 2.5 when ``requires_aesthetics_score``)."""
+    dim = int(pooled.shape[-1])
+    if "aesthetic_score" in inspect.signature(pipe._get_add_time_ids).parameters:  # SDXL img2img / inpaint
+        return pipe._get_add_time_ids(size, (0, 0), size, aesthetic_score=6.0, negative_aesthetic_score=2.5,
+                                      negative_original_size=size, negative_crops_coords_top_left=(0, 0),
+                                      negative_target_size=size, dtype=dtype, text_encoder_projection_dim=dim)
+    ids = pipe._get_add_time_ids(size, (0, 0), size, dtype=dtype, text_encoder_projection_dim=dim)
+    return ids, ids
 
 
 def _as_solver(solver: Solver | dict[str, Any] | str | os.PathLike[str]) -> Solver:
