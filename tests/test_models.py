@@ -125,3 +125,29 @@ def test_dict_conditions_pass_through_untouched():
     model(torch.ones(3, 5), 1.0, {"emb": torch.ones(3, 4, 8)})
     assert seen["emb"].shape == (6, 4, 8)
     assert bool((seen["emb"][:3] == 1).all()) and bool((seen["emb"][3:] == 0).all())
+
+
+def test_guidance_may_come_with_each_samples_condition():
+    calls = []
+
+    def fn(x, sigma, cond):
+        calls.append(len(x))
+        return x * 0 + cond[:, None].to(x.dtype)
+
+    model = s4s.Denoiser(fn, 0.01, 10.0)
+    per_sample = s4s.models.guided(model, None, torch.tensor(0.0))
+    cond = s4s.models.with_guidance(torch.tensor([1.0, 1.0, 2.0]), torch.tensor([1.5, 3.0, 7.5]))
+    out = per_sample(torch.zeros(3, 2), torch.ones(3), cond)
+    assert calls == [6]  # one batched call for the three scales
+    assert torch.allclose(out, torch.tensor([[1.5, 1.5], [3.0, 3.0], [15.0, 15.0]]))
+    fixed = s4s.models.guided(model, 3.0, torch.tensor(0.0))
+    plain = torch.tensor([1.0, 1.0, 2.0])
+    assert torch.allclose(per_sample(torch.zeros(3, 2), torch.ones(3), s4s.models.with_guidance(plain, 3.0)),
+                          fixed(torch.zeros(3, 2), torch.ones(3), plain))
+    with pytest.raises(ValueError, match="scale=None takes cond"):
+        per_sample(torch.zeros(3, 2), torch.ones(3), plain)
+    with pytest.raises(ValueError, match="one per sample"):
+        s4s.models.with_guidance(plain, torch.ones(2))
+    # a teacher over several scales: the pairs' conditions carry them, through the cache key too
+    data = s4s.generate_teacher(per_sample, range(3), (2,), s4s.TeacherSpec("unipc", 12, "logsnr"), cond=cond)
+    assert torch.equal(data.subset([2]).cond["guidance"], torch.tensor([7.5], dtype=torch.float64))

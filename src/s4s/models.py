@@ -30,6 +30,7 @@ __all__ = [
     "vp_denoiser",
     "flow_denoiser",
     "guided",
+    "with_guidance",
     "strength_level",
     "partial_denoising",
     "vp_input",
@@ -323,25 +324,50 @@ def _pair(cond: Any, uncond: Any) -> Any:
     raise TypeError(f"conditions must be tensors, or tuples or dicts of tensors, got {type(cond).__name__}")
 
 
-def guided(model: Denoiser, scale: float, uncond: Any) -> Denoiser:
-    """Classifier-free guidance ``D_u + scale * (D_c - D_u)``, one batched model call (1 NFE).
+def guided(model: Denoiser, scale: float | None, uncond: Any) -> Denoiser:
+    """Classifier-free guidance ``D_u + w * (D_c - D_u)``, one batched model call (1 NFE).
 
     ``uncond`` is the null condition (e.g. the "no class" label or the empty prompt's
     embedding), broadcast to the batch's condition shape. The result must be called with a
-    condition.
+    condition. With ``scale=None`` the scale comes with each sample's condition, as the dict
+    ``{"cond": condition, "guidance": w[B]}`` (:func:`with_guidance`), so one batch, and one
+    set of teacher pairs, can span several scales.
     """
+    fixed = None if scale is None else float(scale)
 
     def fn(x: Tensor, sigma: Tensor, cond: Any = None) -> Tensor:
         if cond is None:
             raise ValueError("classifier-free guidance needs a condition: pass cond=...")
+        if fixed is None:
+            if not (isinstance(cond, Mapping) and set(cond) == {"cond", "guidance"}):
+                raise ValueError("a model guided with scale=None takes cond={'cond': condition, 'guidance': w[B]} "
+                                 "(s4s.models.with_guidance)")
+            cond, w = cond["cond"], _bcast(torch.as_tensor(cond["guidance"]).to(x), x)
+        else:
+            w = fixed
         out = model(torch.cat([x, x]), torch.cat([sigma, sigma]), _pair(cond, uncond))
         d_cond, d_uncond = out.chunk(2)
-        return d_uncond + scale * (d_cond - d_uncond)
+        return d_uncond + w * (d_cond - d_uncond)
 
     return Denoiser(
         fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time,
-        name=f"{model.name}+cfg{scale:g}",
+        name=f"{model.name}+cfg{'(per sample)' if fixed is None else f'{fixed:g}'}",
     )
+
+
+def with_guidance(cond: Any, guidance: Tensor | float, rows: int | None = None) -> dict[str, Any]:
+    """The condition of a model guided with ``scale=None``: ``cond`` (``[B, ...]``, or a tuple
+    or dict of such) with the scale of each sample (``guidance``: ``[B]``, or one number for
+    all ``rows``)."""
+    from . import conds
+
+    n = conds.rows(cond) if rows is None else rows
+    w = torch.as_tensor(guidance, dtype=torch.float64)
+    if w.dim() == 0:
+        w = w.expand(n).clone()
+    if w.shape != (n,):
+        raise ValueError(f"guidance must be one number or one per sample ({n}), got shape {tuple(w.shape)}")
+    return {"cond": cond, "guidance": w}
 
 
 CARRIED = ("sample_shape", "conditions", "decode", "host")
