@@ -79,7 +79,7 @@ class LearnConfig:
     lr: float = 0.1
     coef_lr: float = 0.3
     warmup: float = 0.0
-    backtrack: bool = True
+    backtrack: bool = False
     band: int | None = None
     val_fraction: float = 0.2
     checks: int = 8

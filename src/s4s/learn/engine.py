@@ -116,8 +116,8 @@ def _lr(config: AdamConfig, state: AdamState) -> float:
     rise = config.warmup * config.steps
     if state.step < rise:
         return config.lr * state.lr_scale * (state.step + 1) / (rise + 1)
-    done = (state.step - rise) / (config.steps - rise)
-    return config.lr * state.lr_scale * 0.5 * (1 + math.cos(math.pi * done))
+    # (pi * k) / n, in this order: the learner's trajectory follows the last bit of the step size
+    return config.lr * state.lr_scale * 0.5 * (1 + math.cos(math.pi * (state.step - rise) / (config.steps - rise)))
 
 
 def fit(objective: Minibatch, state: AdamState, config: AdamConfig, score: Callable[[Tensor], float],
