@@ -28,6 +28,7 @@ VALUES = {
     "--schedule": ["karras", "logsnr", "nope"],
     "--labels": ["3", "12", "-1"],
     "--guidance": ["2", "x"],
+    "--prompt": ["a cat", ""],
     "--device": ["cpu", "gpu0", "cuda:99"],
     "--distance": ["l2", "l1", "l7"],
     "--out": ["out.json", "out.png", "out.safetensors", "out.txt", "folder", "nofolder/x.json", "file.json/x.json"],
@@ -37,7 +38,7 @@ FLAGS = ["--force", "--strict", "--checkpointing", "--in-turn", "--debug-not-a-f
 COMMANDS = {
     "learn": ["--model", "--nfe", "--num-samples", "--iters", "--budget", "--method", "--teacher", "--teacher-schedule",
               "--shape", "--radius", "--strength", "--plan", "--start", "--device", "--distance", "--out", "--cache", "--guidance",
-              "--labels"],
+              "--labels", "--prompt"],
     "sample": ["--model", "--solver", "--nfe", "--schedule", "--seeds", "--out", "--shape", "--device", "--guidance",
                "--labels"],
     "eval": ["--model", "--solver", "--nfe", "--schedule", "--seeds", "--teacher", "--shape", "--cache"],

@@ -300,3 +300,20 @@ def test_sdxl_image_to_image_with_a_solver_learned_for_that_start(tmp_path):
     with torch.no_grad():
         x = solver.sample(model, scheduler.solver_noise(starts[0]), model.conditions([0]))
     assert np.abs(images - decoded(model, x)).max() < 1e-3
+
+
+def test_the_command_line_takes_a_pipelines_prompts_and_guidance(sd3, tmp_path):
+    from s4s.cli import main
+
+    folder = tmp_path / "sd3"
+    sd3.save_pretrained(folder, safe_serialization=True)
+    out = tmp_path / "sd3-guided.json"
+    assert main(["learn", "--model", f"diffusers:{folder}", "--prompt", PROMPTS[0], "--prompt", PROMPTS[1],
+                 "--guidance", "3", "--nfe", "3", "--num-samples", "8", "--iters", "2", "--teacher", "unipc:12",
+                 "--teacher-schedule", "time_uniform", "--cache", str(tmp_path / "cache"), "--out", str(out)]) == 0
+    host = s4s.load_solver(out).meta["model"]["host"]
+    assert host["guidance_scale"] == 3.0
+    samples = tmp_path / "x.safetensors"
+    assert main(["sample", "--model", f"diffusers:{folder}", "--prompt", PROMPTS[1], "--guidance", "3", "--solver",
+                 str(out), "--seeds", "0-1", "--out", str(samples)]) == 0
+    assert main(["learn", "--model", "gmm", "--prompt", "a cat", "--nfe", "3", "--out", str(tmp_path / "y.json")]) == 2

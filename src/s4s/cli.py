@@ -51,18 +51,23 @@ def _device(text: str) -> torch.device:
     return device
 
 
-def _resolve_model(spec: str, guidance: float | None = None, device: torch.device | None = None) -> Any:
+def _resolve_model(spec: str, guidance: float | None = None, device: torch.device | None = None,
+                   prompts: list[str] | None = None) -> Any:
     """The model named by ``--model``, its weights on ``device`` (analytic zoo models compute on
-    their input's device; a ``module:factory`` model stays where its factory put it)."""
+    their input's device; a ``module:factory`` model stays where its factory put it); a
+    diffusers pipeline takes ``prompts`` and its ``guidance`` scale."""
     from . import zoo
     from .frame import Denoiser
 
     device = device or torch.device("cpu")
     neural = {"device": device} if spec.startswith("digits") else {}
+    if prompts is not None and not spec.startswith("diffusers:"):
+        raise UsageError("--prompt applies to diffusers:PATH models")
     if spec.startswith("diffusers:"):
         from .integrations.diffusers import from_diffusers, load_pipeline
 
-        model = from_diffusers(load_pipeline(spec[len("diffusers:"):]).to(device))
+        return from_diffusers(load_pipeline(spec[len("diffusers:"):]).to(device), prompts=prompts,
+                              guidance_scale=guidance)
     elif ":" in spec:
         module, _, attr = spec.partition(":")
         try:
@@ -128,7 +133,11 @@ def _seeds(text: str, option: str = "--seeds") -> list[int]:
     return [s for lo, hi in spans for s in range(lo, hi + 1)]
 
 
-def _cond(args: argparse.Namespace, seeds: list[int]) -> torch.Tensor | None:
+def _cond(args: argparse.Namespace, seeds: list[int], model: Any = None) -> Any:
+    """The conditions of ``seeds``: a pipeline's prompts (``model.conditions``), the digit labels
+    of guided ``digits``, or ``None``."""
+    if args.model.startswith("diffusers:") and hasattr(model, "conditions"):
+        return model.conditions(seeds) if (args.prompt or args.guidance is not None) else None
     if getattr(args, "guidance", None) is None:
         return None
     return torch.tensor([s % 10 for s in seeds]) if args.labels is None else torch.full((len(seeds),), args.labels)
@@ -254,6 +263,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--radius must be in [0, 1), got {radius}")
     if getattr(args, "seeds", None) is not None:
         _seeds(args.seeds)
+    if getattr(args, "prompt", None) and not args.model.startswith("diffusers:"):
+        raise UsageError("--prompt applies to diffusers:PATH models")
     if getattr(args, "labels", None) is not None:
         if getattr(args, "guidance", None) is None:
             raise UsageError("--labels chooses the class of a guided model: it needs --guidance")
@@ -307,8 +318,8 @@ def _generate(model: Any, args: argparse.Namespace, seeds: list[int], label: str
 
     bar = _progress(len(seeds), label)
     try:
-        return generate_teacher(model, seeds, _shape(model, args.shape), _teacher_spec(args), cond=_cond(args, seeds),
-                                device=args.device, cache_dir=args.cache, progress=lambda done, total: bar(done),
+        return generate_teacher(model, seeds, _shape(model, args.shape), _teacher_spec(args),
+                                cond=_cond(args, seeds, model), device=args.device, cache_dir=args.cache, progress=lambda done, total: bar(done),
                                 parallel=False if getattr(args, "in_turn", False) else None)
     finally:
         bar(None)
@@ -349,7 +360,7 @@ def cmd_learn(args: argparse.Namespace) -> None:
         except ValueError as e:
             raise UsageError(f"--plan: {e}") from None
     base, schedule = _start(args.start)
-    model = _resolve_model(args.model, args.guidance, args.device)
+    model = _resolve_model(args.model, args.guidance, args.device, args.prompt)
     config = _learn_config(args, base=base, schedule=schedule, plan=args.plan, radius=args.radius, strength=args.strength,
                            distance=args.distance, checkpointing=args.checkpointing)
     _check_budget(model, args.nfe, args.method, args.num_samples, config)
@@ -360,7 +371,7 @@ def cmd_learn(args: argparse.Namespace) -> None:
     try:
         solver = learn(model, args.nfe, method=args.method, num_samples=args.num_samples, seed=args.seed,
                        teacher_data=data, config=config,
-                       cond=partial(_cond, args), checkpoint=args.checkpoint,
+                       cond=partial(_cond, args, model=model), checkpoint=args.checkpoint,
                        callback=lambda e: bar(e.iteration, f"best validation {e.best:.4g}", e.total))
     finally:
         bar(None)
@@ -382,7 +393,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from .noise import seeded_noise
 
     out = _check_out(args.out, args.force, (".png", ".safetensors"))
-    model = _resolve_model(args.model, args.guidance, args.device)
+    model = _resolve_model(args.model, args.guidance, args.device, args.prompt)
     seeds = _seeds(args.seeds)
     shape = _shape(model, args.shape)
     solver = _solver(args, model)
@@ -390,9 +401,11 @@ def cmd_sample(args: argparse.Namespace) -> None:
         raise UsageError(f"a PNG grid needs image samples [C, H, W] or [H, W]; this model's are {shape}: "
                          "write --out FILE.safetensors")
     noise = seeded_noise(seeds, shape, device=args.device)
-    cond = _cond(args, seeds)
+    cond = _cond(args, seeds, model)
+    from .conds import to_device
+
     with torch.no_grad():
-        x = solver.sample(model, noise, None if cond is None else cond.to(args.device)).cpu()
+        x = solver.sample(model, noise, None if cond is None else to_device(cond, args.device)).cpu()
     if out.suffix == ".png":
         from .viz import save_grid
 
@@ -414,7 +427,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from .learn import CANDIDATE_SOLVERS
     from .teacher import teacher_gap
 
-    model = _resolve_model(args.model, args.guidance, args.device)
+    model = _resolve_model(args.model, args.guidance, args.device, args.prompt)
     solver = _solver(args, model)
     data = _generate(model, args, _seeds(args.seeds), "teacher")
     digits = args.model.startswith("digits")
@@ -438,7 +451,7 @@ def cmd_teacher(args: argparse.Namespace) -> None:
         raise UsageError("s4s teacher writes a cache: pass --cache DIR")
     from .teacher import teacher_gap
 
-    model = _resolve_model(args.model, args.guidance, args.device)
+    model = _resolve_model(args.model, args.guidance, args.device, args.prompt)
     data = _generate(model, args, _seeds(args.seeds), "teacher")
     gap = teacher_gap(model, data, _teacher_spec(args))
     from . import distributed
@@ -451,7 +464,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from . import learn, make_solver
     from .learn import CANDIDATE_SOLVERS
 
-    model = _resolve_model(args.model, args.guidance, args.device)
+    model = _resolve_model(args.model, args.guidance, args.device, args.prompt)
     for nfe in args.nfe:
         for method in args.methods:
             _check_budget(model, nfe, method, args.num_samples, _learn_config(args))
@@ -468,7 +481,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         row: dict[str, Any] = {"nfe": nfe, "best hand-designed": best, "hand": hand[best]}
         for method in args.methods:
             solver = learn(model, nfe, method=method, seed=args.seed, teacher_data=train, config=_learn_config(args),
-                           cond=partial(_cond, args))
+                           cond=partial(_cond, args, model=model))
             row[method] = _evaluate(model, solver, held, digits)
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -511,7 +524,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_args(p: argparse.ArgumentParser, teacher: bool = True) -> None:
         p.add_argument("--model", required=True, help="zoo name, diffusers:PATH or module:factory")
-        p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (digits)")
+        p.add_argument("--guidance", type=float, default=None,
+                       help="classifier-free guidance scale (digits, or a diffusers pipeline's guidance_scale)")
+        p.add_argument("--prompt", action="append", default=None, metavar="TEXT",
+                       help="a diffusers pipeline's prompt; repeat it for several (seed s takes prompt s %% count; "
+                            "default: the empty prompt)")
         p.add_argument("--labels", type=int, default=None, help="class for every sample (default: seed %% 10)")
         p.add_argument("--shape", help="one sample's shape, e.g. 1,8,8 (zoo models know theirs)")
         p.add_argument("--device", default="cpu",
