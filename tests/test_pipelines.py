@@ -317,3 +317,29 @@ def test_the_command_line_takes_a_pipelines_prompts_and_guidance(sd3, tmp_path):
     assert main(["sample", "--model", f"diffusers:{folder}", "--prompt", PROMPTS[1], "--guidance", "3", "--solver",
                  str(out), "--seeds", "0-1", "--out", str(samples)]) == 0
     assert main(["learn", "--model", "gmm", "--prompt", "a cat", "--nfe", "3", "--out", str(tmp_path / "y.json")]) == 2
+
+
+def test_flux_image_to_image_with_a_solver_learned_for_that_start(tmp_path):
+    from diffusers import FluxImg2ImgPipeline
+
+    text = tiny_flux(tmp_path)
+    pipe = FluxImg2ImgPipeline(**text.components)
+    pipe.set_progress_bar_config(disable=True)
+    model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=3.5, height=16, width=16,
+                               max_sequence_length=TOKENS)
+    teacher = s4s.TeacherSpec("unipc", 24, "time_uniform")
+    solver = s4s.learn(model, nfe=3, method="s4s", num_samples=8, config=s4s.LearnConfig(
+        teacher=teacher, iters=4, base="ipndm", schedule="time_uniform+zero", strength=0.6))
+    scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
+    starts = []
+    scale_noise = scheduler.scale_noise
+    scheduler.scale_noise = lambda x0, t, noise: starts.append(scale_noise(x0, t, noise)) or starts[-1]
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(8))
+    images, calls = run_with(pipe, scheduler, pipe.transformer, prompt=PROMPTS[0], image=image, strength=0.6,
+                             num_inference_steps=scheduler.img2img_steps()["skip"], guidance_scale=3.5, height=16,
+                             width=16, max_sequence_length=TOKENS, generator=torch.Generator().manual_seed(9))
+    assert calls == [1] * 3
+    packed = pipe._pack_latents(starts[0], 1, 4, 8, 8)  # the pipeline packs the noised latents
+    with torch.no_grad():
+        x = solver.sample(model, scheduler.solver_noise(packed))
+    assert np.abs(images - decoded(model, x)).max() < 1e-3
