@@ -343,3 +343,26 @@ def test_flux_image_to_image_with_a_solver_learned_for_that_start(tmp_path):
     with torch.no_grad():
         x = solver.sample(model, scheduler.solver_noise(packed))
     assert np.abs(images - decoded(model, x)).max() < 1e-3
+
+
+def test_flux_true_cfg_against_a_negative_prompt_in_one_batched_call(tmp_path):
+    pipe = tiny_flux(tmp_path)
+    model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=3.5, true_cfg_scale=2.0,
+                               negative_prompt="a blurry digit", height=16, width=16, max_sequence_length=TOKENS)
+    solver = s4s.make_solver("ipndm", 4, "time_uniform+zero", model)
+    scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
+    latents = torch.randn(1, 16, 16, generator=torch.Generator().manual_seed(4))
+    images, calls = run_with(pipe, scheduler, pipe.transformer, prompt=PROMPTS[0], negative_prompt="a blurry digit",
+                             true_cfg_scale=2.0, num_inference_steps=4, guidance_scale=3.5, latents=latents,
+                             height=16, width=16, max_sequence_length=TOKENS)
+    assert calls == [1, 1] * 4  # the pipeline: the prompt, then the negative prompt, each step
+    ours, restore = counting(pipe.transformer)
+    try:
+        with torch.no_grad():
+            x = solver.sample(model, scheduler.solver_noise(latents), model.conditions([0]))
+    finally:
+        restore()
+    assert ours == [2] * 4  # s4s: both in one batched call
+    assert np.abs(images - decoded(model, x)).max() < 1e-3
+    with pytest.raises(ValueError, match="true_cfg_scale needs"):
+        s4s.from_diffusers(pipe, prompts=PROMPTS[:1], true_cfg_scale=2.0, height=16, width=16)

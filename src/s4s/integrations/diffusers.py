@@ -94,11 +94,13 @@ def from_diffusers(
     height: int | None = None,
     width: int | None = None,
     max_sequence_length: int | None = None,
+    true_cfg_scale: float | None = None,
 ) -> Denoiser:
     """Wrap a discrete-time VP pipeline (``pipe.unet`` and ``pipe.scheduler``) as a :class:`Denoiser`;
     a flow-matching pipeline (``pipe.transformer`` with a ``FlowMatchEulerDiscreteScheduler``)
     goes to :func:`s4s.integrations.diffusers_flow.from_flow_pipeline` (``prompts``,
-    ``guidance_scale``, ``negative_prompt``, ``height``, ``width``, ``max_sequence_length``).
+    ``guidance_scale``, ``negative_prompt``, ``height``, ``width``, ``max_sequence_length``,
+    ``true_cfg_scale``).
 
     Handles the scheduler's ``prediction_type`` (epsilon, v_prediction, sample) and its
     ``alphas_cumprod`` (timestep mapping; ``round_time`` gives integer timesteps).
@@ -121,7 +123,10 @@ def from_diffusers(
         if class_labels is not None or round_time:
             raise ValueError("a flow-matching pipeline takes prompts, not class_labels or round_time")
         return from_flow_pipeline(pipe, prompts=prompts, guidance_scale=guidance_scale, negative_prompt=negative_prompt,
-                                  height=height, width=width, max_sequence_length=max_sequence_length)
+                                  height=height, width=width, max_sequence_length=max_sequence_length,
+                                  true_cfg_scale=true_cfg_scale)
+    if true_cfg_scale is not None:
+        raise ValueError("true_cfg_scale is Flux's classifier-free guidance; for this pipeline give guidance_scale")
     unet, scheduler = getattr(pipe, "unet", None), getattr(pipe, "scheduler", None)
     if unet is None or scheduler is None or not hasattr(scheduler, "alphas_cumprod"):
         raise TypeError("expected a pipeline with a UNet `unet` and a discrete-time `scheduler`, or a flow-matching "

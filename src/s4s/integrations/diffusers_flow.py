@@ -92,6 +92,7 @@ def from_flow_pipeline(
     height: int | None = None,
     width: int | None = None,
     max_sequence_length: int | None = None,
+    true_cfg_scale: float | None = None,
 ) -> Denoiser:
     """A flow-matching pipeline as a :class:`Denoiser` in the VE frame.
 
@@ -102,8 +103,10 @@ def from_flow_pipeline(
     * ``FluxPipeline``: conditions ``{"encoder_hidden_states", "pooled_projections"}`` (T5 and
       CLIP); ``guidance_scale`` is the guidance embedding of a guidance-distilled transformer
       (``guidance_embeds``; one pass per step, as the pipeline does), not classifier-free
-      guidance. Samples are the pipeline's packed latents, ``model.sample_shape = ((h/2)(w/2),
-      4C)`` for latents ``h x w``.
+      guidance. ``true_cfg_scale`` (above 1, with a ``negative_prompt``) adds Flux's true
+      classifier-free guidance against the negative prompt, in one batched call where the
+      pipeline makes two. Samples are the pipeline's packed latents, ``model.sample_shape =
+      ((h/2)(w/2), 4C)`` for latents ``h x w``.
 
     ``prompts`` (default ``[""]``) give ``model.conditions(seeds)`` (seed ``s`` takes prompt
     ``s % len``). ``height`` and ``width`` (pixels; default the pipeline's) fix the sample
@@ -135,6 +138,8 @@ def from_flow_pipeline(
     h, w = height // factor, width // factor
     guidance = guidance_scale is not None
     if flux:
+        if true_cfg_scale is not None and not (true_cfg_scale > 1 and negative_prompt is not None):
+            raise ValueError("true_cfg_scale needs a value above 1 and a negative_prompt, as FluxPipeline does")
         if guidance and not transformer.config.get("guidance_embeds", False):
             raise ValueError(f"{type(pipe).__name__}: this transformer has no guidance embedding (guidance_embeds); "
                              "leave guidance_scale out")
@@ -144,6 +149,12 @@ def from_flow_pipeline(
             embeds, pooled, _ = pipe.encode_prompt(prompt=list(prompts), prompt_2=None, device=device,
                                                    num_images_per_prompt=1, max_sequence_length=max_sequence_length or 512)
         table = {"encoder_hidden_states": embeds, "pooled_projections": pooled}
+        if true_cfg_scale is not None:
+            with torch.no_grad():
+                neg, neg_pooled, _ = pipe.encode_prompt(prompt=[negative_prompt], prompt_2=None, device=device,
+                                                        num_images_per_prompt=1,
+                                                        max_sequence_length=max_sequence_length or 512)
+            uncond = {"encoder_hidden_states": neg, "pooled_projections": neg_pooled}
         img_ids, txt_ids = _image_ids(h // 2, w // 2, dtype, device), _flux_ids(embeds.shape[1], dtype, device)
         sample_shape: tuple[int, ...] = ((h // 2) * (w // 2), 4 * channels)
         time_scale = 1.0  # the pipeline passes timestep / 1000
@@ -170,12 +181,14 @@ def from_flow_pipeline(
                           t_max=1 - 1 / train, name=type(pipe).__name__)
     if guidance and not flux:
         model = guided(model, float(guidance_scale), uncond)  # type: ignore[arg-type]
+    elif flux and true_cfg_scale is not None:
+        model = guided(model, float(true_cfg_scale), uncond)
     elif len(prompts) == 1:
         model = with_fixed_condition(model, table)
     model.sample_shape = sample_shape  # type: ignore[attr-defined]
     model.host = {"pipeline": type(pipe).__name__, "frame": "flow", "shift": shift, "mu": mu,  # type: ignore[attr-defined]
                   "height": height, "width": width, "latent_shape": list(sample_shape),
-                  "guidance_scale": guidance_scale}
+                  "guidance_scale": guidance_scale, "true_cfg_scale": true_cfg_scale}
 
     def conditions(seeds: Sequence[int]) -> dict[str, Tensor]:
         """The condition of each seed: prompt ``seed % len(prompts)``."""
