@@ -3,9 +3,9 @@
     python benchmarks/learn_cell.py MODEL NFE [METHOD] ['{"plan": "joint", "lr": 0.1}']
 
 The teacher pairs are the table's (512, the mixture 4,096; `benchmarks/learn_table.py`); the
-optional JSON object is passed to `s4s.LearnConfig`. Prints one line: held-out RMSE to the
-teacher (1,000 seeds, the mixture 100,000), the learn's cost in model-evaluation units, its time
-and its start.
+optional JSON object is passed to `s4s.LearnConfig` (its "seed", if any, to `s4s.learn`).
+Prints one line: held-out RMSE to the teacher (1,000 seeds, the mixture 100,000), the learn's
+cost in model-evaluation units, its time and its start.
 """
 
 from __future__ import annotations
@@ -27,17 +27,19 @@ def main() -> None:
     name, nfe = sys.argv[1], int(sys.argv[2])
     method = sys.argv[3] if len(sys.argv) > 3 else "s4s_alt"
     options = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+    seed = int(options.pop("seed", 0))  # the learner's seed (split and minibatch order), not a LearnConfig field
     model = MODELS[name]("cpu")
     data = teacher_pairs(name, model, list(range(PAIRS.get(name, 512))), ".cache/teacher")
     held = teacher_pairs(name, model, list(range(1_000_000, 1_000_000 + HELD_OUT.get(name, 1_000))), ".cache/teacher")
     dtype = data.noise.dtype
     start = time.perf_counter()
-    solver = s4s.learn(model, nfe, method, teacher_data=data, config=s4s.LearnConfig(dtype=dtype, **options),
+    solver = s4s.learn(model, nfe, method, seed=seed, teacher_data=data, config=s4s.LearnConfig(dtype=dtype, **options),
                        cond=None if data.cond is None else (lambda seeds: torch.tensor([s % 10 for s in seeds])))
     with torch.no_grad():
         x = torch.cat([solver.sample(model, held.noise[i:i + 5000], None if held.cond is None else held.cond[i:i + 5000])
                        for i in range(0, len(held), 5000)])
-    print(f"RESULT {name} nfe={nfe} {method} {json.dumps(options)} heldout={metrics.rmse(x, held.samples):.4f} "
+    shown = {**options, **({"seed": seed} if seed else {})}
+    print(f"RESULT {name} nfe={nfe} {method} {json.dumps(shown)} heldout={metrics.rmse(x, held.samples):.4f} "
           f"cost={solver.meta['cost']['units']} secs={time.perf_counter() - start:.0f} "
           f"start={solver.meta['base']}/{solver.meta['schedule']}")
 
