@@ -205,17 +205,14 @@ def test_projection_keeps_every_iterate_feasible():
     assert all(float(x.abs().max()) <= 0.1 for x in seen) and float(x_true.abs().max()) > 0.1
 
 
-def test_the_step_size_rises_over_the_warmup_then_falls_on_a_half_cosine():
-    cfg = AdamConfig(steps=20, pairs=1, lr=0.1, warmup=0.25)  # 5 steps of warm-up, then 15 of cosine
+def test_the_step_size_falls_on_a_half_cosine_from_lr_to_zero():
+    cfg = AdamConfig(steps=20, pairs=1, lr=0.1)
     state = engine.init_state(torch.zeros(1, dtype=torch.float64), 0.0, seed=0)
     sizes = [engine._lr(cfg, replace(state, step=k)) for k in range(20)]
-    assert sizes[:5] == pytest.approx([0.1 * k / 6 for k in range(1, 6)])
-    assert sizes[5] == pytest.approx(0.1) and sizes[-1] == pytest.approx(0.05 * (1 + math.cos(math.pi * 14 / 15)))
-    assert all(a > b for a, b in zip(sizes[5:], sizes[6:]))
-    plain = AdamConfig(steps=20, pairs=1, lr=0.1)
-    assert engine._lr(plain, state) == pytest.approx(0.1) and engine._lr(plain, replace(state, step=10)) == pytest.approx(0.05)
-    with pytest.raises(ValueError, match="warmup"):
-        AdamConfig(steps=1, pairs=1, warmup=1.0)
+    assert sizes[0] == pytest.approx(0.1) and sizes[10] == pytest.approx(0.05)
+    assert sizes[-1] == pytest.approx(0.05 * (1 + math.cos(math.pi * 19 / 20)))
+    assert all(a > b for a, b in zip(sizes, sizes[1:]))
+    assert engine._lr(cfg, replace(state, step=10, lr_scale=0.5)) == pytest.approx(0.025)  # after a rollback
 
 
 def test_bad_adam_configs_are_refused():

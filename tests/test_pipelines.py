@@ -53,6 +53,21 @@ def run_with(pipe, scheduler, network, **kwargs):
         pipe.scheduler = original
 
 
+def img2img(cls, text):
+    """The image-to-image pipeline ``cls`` on a text pipeline's components."""
+    pipe = cls(**text.components)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def recording_starts(scheduler, name):
+    """The noised latents an img2img pipeline starts from, recorded as its call of the scheduler's
+    ``name`` (``add_noise`` for VP pipelines, ``scale_noise`` for flow ones) returns them."""
+    starts, original = [], getattr(scheduler, name)
+    setattr(scheduler, name, lambda *args: starts.append(original(*args)) or starts[-1])
+    return starts
+
+
 def decoded(model, x):
     with torch.no_grad():
         return (model.decode(x) / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).numpy()
@@ -224,8 +239,7 @@ def test_image_to_image_at_strength_0_6_with_a_solver_learned_for_that_start(tmp
     from diffusers import StableDiffusionImg2ImgPipeline
 
     text = tiny_stable_diffusion(tmp_path)
-    pipe = StableDiffusionImg2ImgPipeline(**text.components)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = img2img(StableDiffusionImg2ImgPipeline, text)
     model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=3.0)
     teacher = s4s.TeacherSpec("unipc", 24, "karras")
     solver = s4s.learn(model, nfe=3, method="s4s_alt", num_samples=8, cond=model.conditions, config=s4s.LearnConfig(
@@ -236,9 +250,7 @@ def test_image_to_image_at_strength_0_6_with_a_solver_learned_for_that_start(tmp
     scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
     steps = scheduler.img2img_steps()["int"]
     assert int(steps * 0.6) == 3
-    starts = []
-    add_noise = scheduler.add_noise
-    scheduler.add_noise = lambda x0, noise, t: starts.append(add_noise(x0, noise, t)) or starts[-1]
+    starts = recording_starts(scheduler, "add_noise")
     image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(8))
     images, calls = run_with(pipe, scheduler, pipe.unet, prompt=PROMPTS[0], image=image, strength=0.6,
                              num_inference_steps=steps, guidance_scale=3.0, generator=torch.Generator().manual_seed(9))
@@ -257,17 +269,14 @@ def test_image_to_image_at_strength_0_6_with_a_solver_learned_for_that_start(tmp
 def test_sd3_image_to_image_with_a_solver_learned_for_that_start(sd3):
     from diffusers import StableDiffusion3Img2ImgPipeline
 
-    pipe = StableDiffusion3Img2ImgPipeline(**sd3.components)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = img2img(StableDiffusion3Img2ImgPipeline, sd3)
     model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=3.0, max_sequence_length=TOKENS)
     teacher = s4s.TeacherSpec("unipc", 24, "time_uniform")
     solver = s4s.learn(model, nfe=3, method="s4s", num_samples=8, cond=model.conditions, config=s4s.LearnConfig(
         teacher=teacher, iters=4, base="dpmpp_2m", schedule="time_uniform+zero", strength=0.6))
     scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
     steps = scheduler.img2img_steps()["skip"]  # SD3 skips int(steps - steps * strength)
-    starts = []
-    scale_noise = scheduler.scale_noise
-    scheduler.scale_noise = lambda x0, t, noise: starts.append(scale_noise(x0, t, noise)) or starts[-1]
+    starts = recording_starts(scheduler, "scale_noise")
     image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(8))
     images, calls = run_with(pipe, scheduler, pipe.transformer, prompt=PROMPTS[0], image=image, strength=0.6,
                              num_inference_steps=steps, guidance_scale=3.0, max_sequence_length=TOKENS,
@@ -282,16 +291,13 @@ def test_sdxl_image_to_image_with_a_solver_learned_for_that_start(tmp_path):
     from diffusers import StableDiffusionXLImg2ImgPipeline
 
     text = tiny_sdxl(tmp_path)
-    pipe = StableDiffusionXLImg2ImgPipeline(**text.components)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = img2img(StableDiffusionXLImg2ImgPipeline, text)
     model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=4.0)
     teacher = s4s.TeacherSpec("unipc", 24, "karras")
     solver = s4s.learn(model, nfe=3, method="ld3", num_samples=8, cond=model.conditions, config=s4s.LearnConfig(
         teacher=teacher, iters=4, base="dpmpp_2m", schedule="karras", strength=0.6))
     scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
-    starts = []
-    add_noise = scheduler.add_noise
-    scheduler.add_noise = lambda x0, noise, t: starts.append(add_noise(x0, noise, t)) or starts[-1]
+    starts = recording_starts(scheduler, "add_noise")
     image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(8))
     images, calls = run_with(pipe, scheduler, pipe.unet, prompt=PROMPTS[0], image=image, strength=0.6,
                              num_inference_steps=scheduler.img2img_steps()["int"], guidance_scale=4.0,
@@ -323,17 +329,14 @@ def test_flux_image_to_image_with_a_solver_learned_for_that_start(tmp_path):
     from diffusers import FluxImg2ImgPipeline
 
     text = tiny_flux(tmp_path)
-    pipe = FluxImg2ImgPipeline(**text.components)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = img2img(FluxImg2ImgPipeline, text)
     model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=3.5, height=16, width=16,
                                max_sequence_length=TOKENS)
     teacher = s4s.TeacherSpec("unipc", 24, "time_uniform")
     solver = s4s.learn(model, nfe=3, method="s4s", num_samples=8, config=s4s.LearnConfig(
         teacher=teacher, iters=4, base="ipndm", schedule="time_uniform+zero", strength=0.6))
     scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
-    starts = []
-    scale_noise = scheduler.scale_noise
-    scheduler.scale_noise = lambda x0, t, noise: starts.append(scale_noise(x0, t, noise)) or starts[-1]
+    starts = recording_starts(scheduler, "scale_noise")
     image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(8))
     images, calls = run_with(pipe, scheduler, pipe.transformer, prompt=PROMPTS[0], image=image, strength=0.6,
                              num_inference_steps=scheduler.img2img_steps()["skip"], guidance_scale=3.5, height=16,

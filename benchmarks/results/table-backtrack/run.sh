@@ -2,7 +2,9 @@
 # The table of the learner with LearnConfig(backtrack=True) (a check without a gain returns to
 # the phase's best with half the step size), every bundled model, NFE 3-10, the four methods;
 # otherwise the defaults of benchmarks/results/table/ (commit 3c13ca2, where backtrack was on
-# by default; --backtrack gives the same learner since). As run (2026-12-01, cache
+# by default; later commits compute the cosine step in another float order, so a rerun with
+# --backtrack is the same learner but its cells move by the rounding spread, see "Backtracking"
+# in benchmarks/HISTORY.md). As run (2026-12-01, cache
 # .cache/teacher): a, b, c, d side by side; e started when c and d had ended; b was stopped
 # after digits-ddpm NFE 6 (e made NFE 8 and 10); b and b2 below are that b. Each learn runs on one thread, so how the
 # cells are shared out does not change their figures.

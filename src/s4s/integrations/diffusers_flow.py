@@ -22,7 +22,7 @@ from ..frame import Denoiser
 from ..models import flow_denoiser, guided
 from .diffusers import freeze, vae_decoder, with_fixed_condition
 
-__all__ = ["is_flow_pipeline", "from_flow_pipeline", "flow_shift", "unpack_flux"]
+__all__ = ["is_flow_pipeline", "from_flow_pipeline", "flow_shift"]
 
 
 def is_flow_pipeline(pipe: Any) -> bool:
@@ -62,25 +62,6 @@ def _encode_sd3(pipe: Any, prompts: list[str], negative_prompt: str | None, guid
     table = {"encoder_hidden_states": embeds, "pooled_projections": pooled}
     uncond = {"encoder_hidden_states": neg[:1], "pooled_projections": neg_pooled[:1]} if guidance else None
     return table, uncond
-
-
-def _flux_ids(n: int, dtype: torch.dtype, device: Any) -> Tensor:
-    return torch.zeros(n, 3, dtype=dtype, device=device)
-
-
-def _image_ids(h: int, w: int, dtype: torch.dtype, device: Any) -> Tensor:
-    """Flux's position ids ``[h * w, 3]`` of packed latent tokens (row, column)."""
-    ids = torch.zeros(h, w, 3)
-    ids[..., 1] += torch.arange(h)[:, None]
-    ids[..., 2] += torch.arange(w)[None, :]
-    return ids.reshape(h * w, 3).to(device=device, dtype=dtype)
-
-
-def unpack_flux(latents: Tensor, h: int, w: int) -> Tensor:
-    """Flux's packed latents ``[B, (h/2)(w/2), 4C]`` -> ``[B, C, h, w]`` (2x2 patches)."""
-    b, _, c4 = latents.shape
-    x = latents.reshape(b, h // 2, w // 2, c4 // 4, 2, 2).permute(0, 3, 1, 4, 2, 5)
-    return x.reshape(b, c4 // 4, h, w)
 
 
 def from_flow_pipeline(
@@ -155,7 +136,9 @@ def from_flow_pipeline(
                                                         num_images_per_prompt=1,
                                                         max_sequence_length=max_sequence_length or 512)
             uncond = {"encoder_hidden_states": neg, "pooled_projections": neg_pooled}
-        img_ids, txt_ids = _image_ids(h // 2, w // 2, dtype, device), _flux_ids(embeds.shape[1], dtype, device)
+        # the pipeline's own position ids of the packed latent tokens, and its zero text ids
+        img_ids = pipe._prepare_latent_image_ids(1, h // 2, w // 2, device, dtype)
+        txt_ids = torch.zeros(embeds.shape[1], 3, dtype=dtype, device=device)
         sample_shape: tuple[int, ...] = ((h // 2) * (w // 2), 4 * channels)
         time_scale = 1.0  # the pipeline passes timestep / 1000
     else:
@@ -198,5 +181,8 @@ def from_flow_pipeline(
     model.conditions = conditions  # type: ignore[attr-defined]
     if getattr(pipe, "vae", None) is not None:
         decode = vae_decoder(pipe.vae)
-        model.decode = (lambda x: decode(unpack_flux(x, h, w))) if flux else decode  # type: ignore[attr-defined]
+        if flux:  # the pipeline's own unpacking of 2x2 latent patches
+            model.decode = lambda x: decode(pipe._unpack_latents(x, height, width, factor))  # type: ignore[attr-defined]
+        else:
+            model.decode = decode  # type: ignore[attr-defined]
     return model

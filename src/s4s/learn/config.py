@@ -48,7 +48,6 @@ class LearnConfig:
         batch_size: pairs per Adam step.
         lr: Adam's step size at the start of each phase (a half cosine to 0 over the phase).
         coef_lr: the coefficients' step size relative to ``lr`` (the grid's and levels' is ``lr``).
-        warmup: the share of each phase's steps over which the step size rises to ``lr``.
         backtrack: a check that scores no better than the phase's best returns there with half
             the step size.
         band: history depth of the learned coefficients (``None``: every earlier evaluation).
@@ -78,7 +77,6 @@ class LearnConfig:
     batch_size: int = 16
     lr: float = 0.1
     coef_lr: float = 0.3
-    warmup: float = 0.0
     backtrack: bool = False
     band: int | None = None
     val_fraction: float = 0.2
@@ -111,8 +109,6 @@ class LearnConfig:
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not (isinstance(self.coef_lr, (int, float)) and math.isfinite(self.coef_lr) and self.coef_lr > 0):
             raise ValueError(f"coef_lr must be a positive number, got {self.coef_lr!r}")
-        if not (isinstance(self.warmup, (int, float)) and 0 <= self.warmup < 1):
-            raise ValueError(f"warmup must be in [0, 1), got {self.warmup!r}")
         if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
         if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or not 0 < self.strength <= 1:

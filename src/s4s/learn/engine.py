@@ -3,9 +3,8 @@
 One job: minimise a minibatch objective over a flat float64 vector ``x`` for a fixed number
 of steps, keeping the best ``x`` by a selection score checked every ``check_every`` steps.
 Adam (Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Algorithm 1, with
-bias correction) with the step size rising linearly from 0 to ``lr`` over the first
-``warmup`` share of the steps, then on a half cosine to 0 over the rest, and the gradient
-clipped to norm ``clip``.
+bias correction) with the step size on a half cosine from ``lr`` to 0 over the run, and the
+gradient clipped to norm ``clip``.
 
 :func:`fit` is a pure loop over an explicit :class:`AdamState`: every field is a tensor or a
 number (the minibatch generator's state included), so a caller can save the state after any
@@ -44,7 +43,6 @@ class AdamConfig:
         lr: the step size at step 0.
         check_every: steps between selection checks (the last step is always checked).
         clip: the largest gradient norm used (larger gradients are scaled down to it).
-        warmup: the share of the steps over which the step size rises linearly to ``lr``.
         backtrack: a check that does not improve on the best score rolls back as a non-finite
             step does.
     """
@@ -55,7 +53,6 @@ class AdamConfig:
     lr: float = 0.05
     check_every: int = 50
     clip: float = 1.0
-    warmup: float = 0.0
     backtrack: bool = False
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
@@ -67,8 +64,6 @@ class AdamConfig:
                 raise ValueError(f"AdamConfig.{key} must be a positive int, got {value!r}")
         if not (self.lr > 0 and self.clip > 0):
             raise ValueError(f"AdamConfig.lr and clip must be positive, got {self.lr!r} and {self.clip!r}")
-        if not 0 <= self.warmup < 1:
-            raise ValueError(f"AdamConfig.warmup must be in [0, 1), got {self.warmup!r}")
 
 
 @dataclass
@@ -113,11 +108,8 @@ def init_state(x0: Tensor, score0: float, seed: int) -> AdamState:
 
 
 def _lr(config: AdamConfig, state: AdamState) -> float:
-    rise = config.warmup * config.steps
-    if state.step < rise:
-        return config.lr * state.lr_scale * (state.step + 1) / (rise + 1)
     # (pi * k) / n, in this order: the learner's trajectory follows the last bit of the step size
-    return config.lr * state.lr_scale * 0.5 * (1 + math.cos(math.pi * (state.step - rise) / (config.steps - rise)))
+    return config.lr * state.lr_scale * 0.5 * (1 + math.cos(math.pi * state.step / config.steps))
 
 
 def fit(objective: Minibatch, state: AdamState, config: AdamConfig, score: Callable[[Tensor], float],

@@ -247,7 +247,7 @@ def learn(
         begin, begin_score = (start_state, val_start) if phase.from_start else (carry, carry_score)
         params.load_state_dict(begin)
         problem = Problem(params, PARTS[phase.part], on_train, on_val, cfg.radius, {"coef": cfg.coef_lr})
-        adam = AdamConfig(steps=n_steps, pairs=len(train), batch_size=cfg.batch_size, lr=cfg.lr, warmup=cfg.warmup,
+        adam = AdamConfig(steps=n_steps, pairs=len(train), batch_size=cfg.batch_size, lr=cfg.lr,
                           backtrack=cfg.backtrack,
                           check_every=-(-n_steps // cfg.checks))  # at most checks + 1 checks
         resumed = resume is not None and i == resume.phase
