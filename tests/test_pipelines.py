@@ -1,5 +1,5 @@
 """The pipelines people run, as tiny random pipelines built offline (StableDiffusion3, Flux, SDXL,
-an unconditional Stable Diffusion): learning through ``from_diffusers``, and ``S4SScheduler``
+Wan 2.1 text-to-video, Sana, an unconditional Stable Diffusion): learning through ``from_diffusers``, and ``S4SScheduler``
 inside the pipeline equal to the decoded ``solver.sample``, in ``nfe`` network calls."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from s4s.integrations.diffusers_flow import flow_shift
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-from tiny_sd import tiny_flux, tiny_sd3, tiny_sdxl, tiny_stable_diffusion  # noqa: E402
+from tiny_sd import tiny_flux, tiny_sana, tiny_sd3, tiny_sdxl, tiny_stable_diffusion, tiny_wan  # noqa: E402
 
 PROMPTS = ["a handwritten digit 7", "a handwritten digit 3"]
 TOKENS = 8  # the pipeline's max_sequence_length (T5 positions; zeros without a T5 encoder)
@@ -42,12 +42,14 @@ def counting(network):
 
 
 def run_with(pipe, scheduler, network, **kwargs):
-    """``pipe(**kwargs).images`` with ``scheduler`` in place, and the network's calls."""
+    """``pipe(**kwargs).images`` (a video pipeline's ``.frames``) with ``scheduler`` in place, and
+    the network's calls."""
     original = pipe.scheduler
     pipe.scheduler = scheduler
     calls, restore = counting(network)
     try:
-        return pipe(output_type="np", **kwargs).images, calls
+        out = pipe(output_type="np", **kwargs)
+        return (out.frames if hasattr(out, "frames") else out.images), calls
     finally:
         restore()
         pipe.scheduler = original
@@ -130,6 +132,51 @@ def test_flux_pipeline_with_s4s_scheduler_is_solver_sample_at_its_resolution_shi
     with pytest.raises(ValueError, match="learned at shift"):  # another resolution: another shift
         run_with(pipe, scheduler, pipe.transformer, prompt=PROMPTS[:1], num_inference_steps=4, guidance_scale=3.5,
                  height=32, width=32, max_sequence_length=TOKENS)
+
+
+def test_wan_video_pipeline_with_s4s_scheduler_is_solver_sample_on_5d_latents(tmp_path):
+    pipe = tiny_wan(tmp_path)  # Wan's UniPCMultistepScheduler in its flow mode, not FlowMatchEuler
+    video = dict(height=32, width=32, num_frames=5, max_sequence_length=TOKENS)
+    model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=3.0, **video)
+    assert model.sample_shape == (16, 2, 4, 4) and model.host["shift"] == 3.0 and model.host["num_frames"] == 5
+    teacher = s4s.TeacherSpec("unipc", 24, "time_uniform")
+    data = s4s.generate_teacher(model, range(8), model.sample_shape, teacher, cond=model.conditions(list(range(8))))
+    solver = s4s.learn(model, nfe=3, method="s4s_alt", teacher_data=data, config=s4s.LearnConfig(
+        teacher=teacher, iters=4, base="dpmpp_2m", schedule="time_uniform+zero"))
+    scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
+    assert scheduler.config.frame == "flow"  # from use_flow_sigmas
+    latents = torch.randn(1, 16, 2, 4, 4, generator=torch.Generator().manual_seed(3))
+    frames, calls = run_with(pipe, scheduler, pipe.transformer, prompt=PROMPTS[:1], num_inference_steps=3,
+                             guidance_scale=3.0, latents=latents, **video)
+    assert calls == [1, 1] * 3  # WanPipeline makes its guided and unguided calls one after the other
+    with torch.no_grad():
+        x = solver.sample(model, scheduler.solver_noise(latents), model.conditions([0]))
+        ours = (model.decode(x) / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 4, 1).numpy()  # [B, frames, H, W, 3]
+    assert frames.shape == ours.shape == (1, 5, 32, 32, 3)
+    assert np.abs(frames - ours).max() < 1e-3
+    with pytest.raises(ValueError, match="num_frames must be 1 \\+ a multiple of 4"):
+        s4s.from_diffusers(pipe, prompts=PROMPTS[:1], height=32, width=32, num_frames=6)
+
+
+def test_sana_pipeline_with_s4s_scheduler_is_solver_sample_with_its_text_mask(tmp_path):
+    pipe = tiny_sana(tmp_path)  # Sana's DPMSolverMultistepScheduler in its flow mode
+    size = dict(height=32, width=32, max_sequence_length=TOKENS)
+    model = s4s.from_diffusers(pipe, prompts=PROMPTS, guidance_scale=4.5, **size)
+    assert model.sample_shape == (4, 16, 16) and model.host["shift"] == 3.0
+    cond = model.conditions([0, 1])
+    assert set(cond) == {"encoder_hidden_states", "encoder_attention_mask"}
+    teacher = s4s.TeacherSpec("unipc", 24, "time_uniform")
+    data = s4s.generate_teacher(model, range(8), model.sample_shape, teacher, cond=model.conditions(list(range(8))))
+    solver = s4s.learn(model, nfe=3, method="ld3", teacher_data=data, config=s4s.LearnConfig(
+        teacher=teacher, iters=4, base="ipndm", schedule="time_uniform+zero"))
+    scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
+    latents = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(2))
+    images, calls = run_with(pipe, scheduler, pipe.transformer, prompt=PROMPTS[1:], num_inference_steps=3,
+                             guidance_scale=4.5, latents=latents, use_resolution_binning=False, **size)
+    assert calls == [2] * 3
+    with torch.no_grad():
+        x = solver.sample(model, scheduler.solver_noise(latents), model.conditions([1]))
+    assert np.abs(images - decoded(model, x)).max() < 1e-3
 
 
 def test_sdxl_pipeline_with_s4s_scheduler_is_solver_sample_with_its_added_conditions(tmp_path):

@@ -128,3 +128,34 @@ def test_sample_grid_png(tmp_path):
     wide = Image.open(save_grid({"s4s_alt": many}, tmp_path / "w.png", scale=1, pad=2))
     assert wide.size[1] == 3 * (8 + 2) + 2 and wide.size[0] < 32 * 10 + 200
     assert tuple(wide.getpixel((wide.size[0] - 3, 2 * 10 + 4))) == (255, 255, 255)  # the last line holds 6
+
+
+def test_latent_flow_model_is_an_sd3_pipeline_that_makes_the_prompted_digits():
+    pytest.importorskip("diffusers")
+    from diffusers import StableDiffusion3Pipeline
+
+    folder = zoo.path("digits-sd3")
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    assert size <= 10 * 2**20, f"digits-sd3 is {size / 2**20:.1f} MB"
+    model = zoo.load("digits-sd3", guidance=2.0)
+    assert isinstance(model.pipeline, StableDiffusion3Pipeline) and model.sample_shape == (4, 4, 4)
+    assert model.host["frame"] == "flow" and model.host["guidance_scale"] == 2.0
+    seeds = list(range(100))
+    latents = sample(model, nfe=20, n=100, cond=model.conditions(seeds))
+    with torch.no_grad():
+        images = model.decode(latents)
+    assert images.shape == (100, 1, 8, 8)
+    labels = torch.tensor(seeds) % 10  # seed s draws the prompt str(s % 10)
+    assert float((metrics.classify_digits(images).argmax(1) == labels).float().mean()) > 0.85
+
+
+def test_latent_flow_training_is_deterministic_and_writes_a_pipeline(tmp_path):
+    pytest.importorskip("diffusers")
+    from s4s.zoo.train import train
+
+    first = train("digits-sd3", tmp_path / "a", seed=3, steps=6)
+    assert first == train("digits-sd3", tmp_path / "b", seed=3, steps=6) and len(first) == 6
+    model = zoo.load("digits-sd3", path=tmp_path / "a" / "digits-sd3")
+    vae = model.pipeline.vae.config
+    assert vae.scaling_factor != 1.0 and vae.shift_factor != 0.0  # measured from the latents, as SD3's are
+    assert model.sample_shape == (4, 4, 4)

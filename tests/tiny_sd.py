@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-
-def _byte_alphabet() -> list[str]:
-    """CLIP's printable stand-ins for the 256 byte values (GPT-2 byte-level BPE)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    extra = [b for b in range(256) if b not in printable]
-    return [chr(c) for c in printable] + [chr(256 + i) for i in range(len(extra))]
+from s4s.zoo.latent import byte_clip_tokenizer, small_clip
 
 
 def tiny_stable_diffusion(folder: Path, seed: int = 0) -> Any:
     """UNet2DConditionModel + AutoencoderKL + CLIP text model and a byte-level CLIP tokenizer
     (no merges) with a DDIM scheduler on SD's scaled-linear betas; 16x16 images, 4x8x8 latents."""
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
-    chars = _byte_alphabet()
-    vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16)
+    tokenizer, vocab = byte_clip_tokenizer(folder)
     torch.manual_seed(seed)
     eos = vocab["<|endoftext|>"]
     text_encoder = CLIPTextModel(CLIPTextConfig(
@@ -49,17 +38,6 @@ def tiny_stable_diffusion(folder: Path, seed: int = 0) -> Any:
     return pipe
 
 
-def _clip_tokenizer(folder: Path) -> tuple[Any, dict[str, int]]:
-    from transformers import CLIPTokenizer
-
-    chars = _byte_alphabet()
-    vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16), vocab
-
-
 def tiny_sd3(folder: Path, seed: int = 0) -> Any:
     """A StableDiffusion3Pipeline from configs with random weights: a one-layer SD3Transformer2DModel
     (patch 1) on 4x8x8 latents, two tiny CLIP text encoders with projections (no T5: its
@@ -67,19 +45,9 @@ def tiny_sd3(folder: Path, seed: int = 0) -> Any:
     scaling and shift, FlowMatchEulerDiscreteScheduler(shift=3); 16x16 images."""
     from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel,
                            StableDiffusion3Pipeline)
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
-
-    tokenizer, vocab = _clip_tokenizer(folder)
-    eos = vocab["<|endoftext|>"]
+    tokenizer, vocab = byte_clip_tokenizer(folder)
     torch.manual_seed(seed)
-
-    def clip() -> Any:
-        return CLIPTextModelWithProjection(CLIPTextConfig(
-            vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_attention_heads=2, num_hidden_layers=2,
-            max_position_embeddings=16, projection_dim=16, bos_token_id=vocab["<|startoftext|>"], eos_token_id=eos,
-            pad_token_id=eos))
-
-    text_encoder, text_encoder_2 = clip(), clip()
+    text_encoder, text_encoder_2 = small_clip(vocab), small_clip(vocab)
     transformer = SD3Transformer2DModel(
         sample_size=8, patch_size=1, in_channels=4, num_layers=1, attention_head_dim=8, num_attention_heads=2,
         joint_attention_dim=32, caption_projection_dim=16, pooled_projection_dim=32, out_channels=4,
@@ -104,7 +72,7 @@ def tiny_sdxl(folder: Path, seed: int = 0) -> Any:
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    tokenizer, vocab = _clip_tokenizer(folder)
+    tokenizer, vocab = byte_clip_tokenizer(folder)
     eos = vocab["<|endoftext|>"]
     torch.manual_seed(seed)
     config = CLIPTextConfig(vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_attention_heads=2,
@@ -138,7 +106,7 @@ def tiny_flux(folder: Path, seed: int = 0) -> Any:
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
-    tokenizer, vocab = _clip_tokenizer(folder)
+    tokenizer, vocab = byte_clip_tokenizer(folder)
     eos = vocab["<|endoftext|>"]
     torch.manual_seed(seed)
     clip = CLIPTextModel(CLIPTextConfig(
@@ -157,5 +125,65 @@ def tiny_flux(folder: Path, seed: int = 0) -> Any:
                                                 base_image_seq_len=256, max_image_seq_len=4096)
     pipe = FluxPipeline(scheduler=scheduler, vae=vae, text_encoder=clip.eval(), tokenizer=tokenizer,
                         text_encoder_2=t5.eval(), tokenizer_2=tokenizer, transformer=transformer)  # eval: as loaded
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def tiny_wan(folder: Path, seed: int = 0) -> Any:
+    """A WanPipeline (Wan 2.1 text-to-video) from configs with random weights: a two-layer
+    WanTransformer3DModel (patches 1x2x2), an AutoencoderKLWan (8x spatial, 4x temporal; latents
+    16 x 2 x 4 x 4 for 5 frames of 32x32), a tiny UMT5 encoder (the byte-level CLIP tokenizer
+    stands in for UMT5's), and Wan's UniPCMultistepScheduler in its flow mode (flow_shift 3)."""
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    tokenizer, vocab = byte_clip_tokenizer(folder)
+    eos = vocab["<|endoftext|>"]
+    torch.manual_seed(seed)
+    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(vocab), d_model=32, d_kv=8, d_ff=32, num_layers=1,
+                                               num_heads=2, pad_token_id=eos, eos_token_id=eos))
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+    pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder.eval(), transformer=transformer, vae=vae,
+                       scheduler=scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def tiny_sana(folder: Path, seed: int = 0) -> Any:
+    """A SanaPipeline from configs with random weights: a one-layer SanaTransformer2DModel
+    (linear attention, cross-attention to the text) on 4x16x16 latents, an AutoencoderDC (2x
+    spatial), a tiny Gemma2 text encoder (the byte-level CLIP tokenizer stands in for Gemma's;
+    the pipeline's long default instruction is tokenised as bytes), and Sana's
+    DPMSolverMultistepScheduler in its flow mode (flow_shift 3); 32x32 images."""
+    from diffusers import AutoencoderDC, DPMSolverMultistepScheduler, SanaPipeline, SanaTransformer2DModel
+    from transformers import Gemma2Config, Gemma2Model
+
+    tokenizer, vocab = byte_clip_tokenizer(folder)
+    eos = vocab["<|endoftext|>"]
+    torch.manual_seed(seed)
+    text_encoder = Gemma2Model(Gemma2Config(
+        vocab_size=len(vocab), hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, head_dim=4, max_position_embeddings=4096, pad_token_id=eos, eos_token_id=eos,
+        bos_token_id=vocab["<|startoftext|>"]))
+    transformer = SanaTransformer2DModel(
+        patch_size=1, in_channels=4, out_channels=4, num_layers=1, num_attention_heads=2, attention_head_dim=4,
+        num_cross_attention_heads=2, cross_attention_head_dim=4, cross_attention_dim=8, caption_channels=8,
+        sample_size=16)
+    vae = AutoencoderDC(
+        in_channels=3, latent_channels=4, attention_head_dim=2, encoder_block_types=("ResBlock", "EfficientViTBlock"),
+        decoder_block_types=("ResBlock", "EfficientViTBlock"), encoder_block_out_channels=(8, 8),
+        decoder_block_out_channels=(8, 8), encoder_qkv_multiscales=((), (5,)), decoder_qkv_multiscales=((), (5,)),
+        encoder_layers_per_block=(1, 1), decoder_layers_per_block=(1, 1), downsample_block_type="conv",
+        upsample_block_type="interpolate", decoder_norm_types="rms_norm", decoder_act_fns="silu",
+        scaling_factor=0.41407)
+    scheduler = DPMSolverMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+    pipe = SanaPipeline(tokenizer=tokenizer, text_encoder=text_encoder.eval(), vae=vae, transformer=transformer,
+                        scheduler=scheduler)
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -95,12 +95,13 @@ def from_diffusers(
     width: int | None = None,
     max_sequence_length: int | None = None,
     true_cfg_scale: float | None = None,
+    num_frames: int | None = None,
 ) -> Denoiser:
     """Wrap a discrete-time VP pipeline (``pipe.unet`` and ``pipe.scheduler``) as a :class:`Denoiser`;
-    a flow-matching pipeline (``pipe.transformer`` with a ``FlowMatchEulerDiscreteScheduler``)
+    a flow-matching pipeline (``pipe.transformer`` with a flow scheduler: SD3, Flux, Wan 2.1)
     goes to :func:`s4s.integrations.diffusers_flow.from_flow_pipeline` (``prompts``,
     ``guidance_scale``, ``negative_prompt``, ``height``, ``width``, ``max_sequence_length``,
-    ``true_cfg_scale``).
+    ``true_cfg_scale``, and for video ``num_frames``).
 
     Handles the scheduler's ``prediction_type`` (epsilon, v_prediction, sample) and its
     ``alphas_cumprod`` (timestep mapping; ``round_time`` gives integer timesteps).
@@ -124,9 +125,11 @@ def from_diffusers(
             raise ValueError("a flow-matching pipeline takes prompts, not class_labels or round_time")
         return from_flow_pipeline(pipe, prompts=prompts, guidance_scale=guidance_scale, negative_prompt=negative_prompt,
                                   height=height, width=width, max_sequence_length=max_sequence_length,
-                                  true_cfg_scale=true_cfg_scale)
+                                  true_cfg_scale=true_cfg_scale, num_frames=num_frames)
     if true_cfg_scale is not None:
         raise ValueError("true_cfg_scale is Flux's classifier-free guidance; for this pipeline give guidance_scale")
+    if num_frames is not None:
+        raise ValueError("num_frames is for video pipelines (WanPipeline)")
     unet, scheduler = getattr(pipe, "unet", None), getattr(pipe, "scheduler", None)
     if unet is None or scheduler is None or not hasattr(scheduler, "alphas_cumprod"):
         raise TypeError("expected a pipeline with a UNet `unet` and a discrete-time `scheduler`, or a flow-matching "
@@ -317,10 +320,6 @@ class _FlowFrame:
         return (x - s * out) / (1 + s)  # x_t - t v
 
 
-_FLOW_KEYS = ("shift", "use_dynamic_shifting")
-"""Config keys that mark a flow-matching scheduler (``FlowMatchEulerDiscreteScheduler`` and kin)."""
-
-
 class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
     """A fixed-step s4s solver as a diffusers scheduler, for discrete-time VP pipelines and for
     flow-matching pipelines.
@@ -328,7 +327,7 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
     Build it with :meth:`from_solver` (``S4SScheduler.from_solver("digits-nfe5.json",
     **pipe.scheduler.config)``) and set ``pipe.scheduler``; sample with
     ``num_inference_steps = solver.nfe``. A flow pipeline's scheduler config (one with
-    ``shift``) gives a flow scheduler (``frame="flow"``). The solver is stored in the scheduler
+    ``shift``, or ``use_flow_sigmas``) gives a flow scheduler (``frame="flow"``). The solver is stored in the scheduler
     config, so ``save_pretrained`` / ``from_pretrained`` round-trip it (validated on load).
 
     Conventions as diffusers' own schedulers: ``init_noise_sigma = 1``, ``scale_model_input``
@@ -408,11 +407,14 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         ``scheduler_config`` is typically ``pipe.scheduler.config``: the keys this scheduler
         knows (``num_train_timesteps``, ``beta_*``, ``trained_betas``, ``prediction_type``,
         ``rescale_betas_zero_snr``, ``round_time``, ``frame``) are used and the rest (other schedulers' options) are
-        ignored; a flow-matching scheduler's config (with ``shift``) gives ``frame="flow"``.
+        ignored; a flow-matching scheduler's config (``FlowMatchEulerDiscreteScheduler``'s, or a
+        multistep solver's with ``use_flow_sigmas``) gives ``frame="flow"``.
         """
+        from .diffusers_flow import is_flow_scheduler_config
+
         known = set(inspect.signature(cls.__init__).parameters) - {"self", "solver"}
         config = {k: v for k, v in dict(scheduler_config).items() if k in known}
-        if "frame" not in config and any(k in scheduler_config for k in _FLOW_KEYS):
+        if "frame" not in config and is_flow_scheduler_config(scheduler_config):
             config["frame"] = "flow"
         return cls(solver=solver_to_dict(_as_solver(solver)), **config)
 

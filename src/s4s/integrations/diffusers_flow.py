@@ -1,6 +1,8 @@
 """diffusers flow-matching pipelines as :class:`s4s.Denoiser`s: ``StableDiffusion3Pipeline`` and
 ``FluxPipeline`` (a ``transformer`` taking ``encoder_hidden_states`` and ``pooled_projections``,
-with a ``FlowMatchEulerDiscreteScheduler``).
+with a ``FlowMatchEulerDiscreteScheduler``), and ``WanPipeline`` (Wan 2.1 text-to-video: 5-D
+video latents, a transformer taking ``encoder_hidden_states`` only, and a flow scheduler such
+as ``UniPCMultistepScheduler(use_flow_sigmas=True)``).
 
 The network sees ``x_t = (1 - t) x0 + t n`` and ``t * num_train_timesteps`` and predicts the
 velocity ``n - x0`` (:func:`s4s.models.flow_denoiser`). The scheduler's shift (SD3: the
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -25,12 +27,26 @@ from .diffusers import freeze, vae_decoder, with_fixed_condition
 __all__ = ["is_flow_pipeline", "from_flow_pipeline", "flow_shift"]
 
 
+def is_flow_scheduler_config(config: Any) -> bool:
+    """Whether a scheduler config is a flow-matching one: ``FlowMatchEulerDiscreteScheduler``
+    and kin (``shift``, ``use_dynamic_shifting``) or a multistep solver in its flow mode
+    (``use_flow_sigmas``, ``prediction_type="flow_prediction"``)."""
+    config = dict(config or {})
+    return ("shift" in config or "use_dynamic_shifting" in config or bool(config.get("use_flow_sigmas"))
+            or config.get("prediction_type") == "flow_prediction")
+
+
+def scheduler_shift(config: Any) -> float:
+    """The static time shift of a flow scheduler config (``shift``, or a multistep solver's
+    ``flow_shift``)."""
+    config = dict(config or {})
+    return float(config["shift"] if "shift" in config else config.get("flow_shift", 1.0))
+
+
 def is_flow_pipeline(pipe: Any) -> bool:
     """Whether ``pipe`` is a transformer pipeline with a flow-matching scheduler."""
     scheduler = getattr(pipe, "scheduler", None)
-    config = getattr(scheduler, "config", {}) or {}
-    return getattr(pipe, "transformer", None) is not None and "shift" in config and not hasattr(scheduler,
-                                                                                              "alphas_cumprod")
+    return getattr(pipe, "transformer", None) is not None and is_flow_scheduler_config(getattr(scheduler, "config", {}))
 
 
 def flow_shift(config: Any, latent_h: int, latent_w: int, patch_size: int) -> tuple[float, float | None]:
@@ -40,7 +56,7 @@ def flow_shift(config: Any, latent_h: int, latent_w: int, patch_size: int) -> tu
     base_shift)`` and ``(max_image_seq_len, max_shift)``, as diffusers' SD3 and Flux pipelines
     compute it."""
     if not config.get("use_dynamic_shifting", False):
-        return float(config.get("shift", 1.0)), None
+        return scheduler_shift(config), None
     tokens = (latent_h // patch_size) * (latent_w // patch_size)
     lo_n, hi_n = config.get("base_image_seq_len", 256), config.get("max_image_seq_len", 4096)
     lo_s, hi_s = config.get("base_shift", 0.5), config.get("max_shift", 1.16)
@@ -74,6 +90,7 @@ def from_flow_pipeline(
     width: int | None = None,
     max_sequence_length: int | None = None,
     true_cfg_scale: float | None = None,
+    num_frames: int | None = None,
 ) -> Denoiser:
     """A flow-matching pipeline as a :class:`Denoiser` in the VE frame.
 
@@ -88,6 +105,16 @@ def from_flow_pipeline(
       classifier-free guidance against the negative prompt, in one batched call where the
       pipeline makes two. Samples are the pipeline's packed latents, ``model.sample_shape =
       ((h/2)(w/2), 4C)`` for latents ``h x w``.
+    * ``WanPipeline`` (Wan 2.1; not Wan 2.2's two experts): conditions
+      ``{"encoder_hidden_states": [B, L, D]}`` (UMT5); ``guidance_scale`` as SD3's, in one batched
+      call where the pipeline makes two; ``num_frames`` (default the pipeline's) must be
+      ``1 + k * vae_scale_factor_temporal``. ``model.sample_shape = (C, frames, h, w)`` and
+      ``model.decode`` gives videos ``[B, 3, num_frames, H, W]``.
+    * ``SanaPipeline``: conditions ``{"encoder_hidden_states": [B, L, D],
+      "encoder_attention_mask": [B, L]}`` (Gemma, with the pipeline's default
+      ``complex_human_instruction``); ``guidance_scale`` as SD3's. ``height`` and ``width`` are
+      the latents' size times the VAE's factor: run the pipeline with
+      ``use_resolution_binning=False``, or at a size its aspect-ratio bins keep.
 
     ``prompts`` (default ``[""]``) give ``model.conditions(seeds)`` (seed ``s`` takes prompt
     ``s % len``). ``height`` and ``width`` (pixels; default the pipeline's) fix the sample
@@ -99,10 +126,21 @@ def from_flow_pipeline(
     transformer, scheduler = pipe.transformer, pipe.scheduler
     accepts = set(inspect.signature(transformer.forward).parameters)
     flux = {"img_ids", "txt_ids"} <= accepts
+    wan = hasattr(pipe, "vae_scale_factor_temporal") and "pooled_projections" not in accepts
+    if wan:
+        return _from_wan(pipe, prompts, guidance_scale, negative_prompt, height, width, num_frames,
+                         max_sequence_length)
+    if num_frames is not None:
+        raise ValueError(f"num_frames is for video pipelines (WanPipeline), not {type(pipe).__name__}")
+    if "complex_human_instruction" in inspect.signature(pipe.encode_prompt).parameters:
+        if transformer.config.get("guidance_embeds", False):
+            raise TypeError(f"{type(pipe).__name__}: a guidance-distilled Sana transformer (guidance_embeds, Sana "
+                            "Sprint) is not supported; s4s wraps SanaPipeline's")
+        return _from_sana(pipe, prompts, guidance_scale, negative_prompt, height, width, max_sequence_length)
     if not {"encoder_hidden_states", "pooled_projections", "timestep"} <= accepts:
         raise TypeError(f"{type(pipe).__name__}: s4s wraps flow pipelines whose transformer takes "
                         "encoder_hidden_states, pooled_projections and timestep (StableDiffusion3Pipeline, "
-                        f"FluxPipeline); this one takes {sorted(accepts)}")
+                        f"FluxPipeline), or a WanPipeline's or SanaPipeline's; this one takes {sorted(accepts)}")
     if prompts is None:
         prompts = [""]
     if isinstance(prompts, str) or not prompts:
@@ -173,12 +211,7 @@ def from_flow_pipeline(
                   "height": height, "width": width, "latent_shape": list(sample_shape),
                   "guidance_scale": guidance_scale, "true_cfg_scale": true_cfg_scale}
 
-    def conditions(seeds: Sequence[int]) -> dict[str, Tensor]:
-        """The condition of each seed: prompt ``seed % len(prompts)``."""
-        idx = torch.as_tensor([int(s) % len(prompts) for s in seeds], device=device)
-        return {k: v[idx] for k, v in table.items()}
-
-    model.conditions = conditions  # type: ignore[attr-defined]
+    model.conditions = _prompt_conditions(table, len(prompts), device)  # type: ignore[attr-defined]
     if getattr(pipe, "vae", None) is not None:
         decode = vae_decoder(pipe.vae)
         if flux:  # the pipeline's own unpacking of 2x2 latent patches
@@ -186,3 +219,150 @@ def from_flow_pipeline(
         else:
             model.decode = decode  # type: ignore[attr-defined]
     return model
+
+
+def wan_vae_decoder(vae: Any) -> Callable[[Tensor], Tensor]:
+    """``decode(latents[B, C, F, h, w]) -> videos[B, 3, frames, H, W]`` in ``[-1, 1]``,
+    differentiable: Wan's VAE after undoing its per-channel ``latents_mean`` and ``latents_std``."""
+    freeze(None, vae)
+    shape = (1, int(vae.config.z_dim), 1, 1, 1)
+    mean = torch.tensor(vae.config.latents_mean).view(shape)
+    std = torch.tensor(vae.config.latents_std).view(shape)
+
+    def decode(latents: Tensor) -> Tensor:
+        """Wan VAE decoder: latents ``[B, C, F, h, w]`` -> videos ``[B, 3, frames, H, W]`` in ``[-1, 1]``."""
+        z = latents * std.to(latents) + mean.to(latents)
+        return vae.decode(z.to(vae.dtype)).sample.to(latents.dtype)
+
+    return decode
+
+
+def _from_wan(pipe: Any, prompts: Sequence[str], guidance_scale: float | None, negative_prompt: str | None,
+              height: int | None, width: int | None, num_frames: int | None,
+              max_sequence_length: int | None) -> Denoiser:
+    """:func:`from_flow_pipeline` for ``WanPipeline`` (see there)."""
+    transformer, scheduler = pipe.transformer, pipe.scheduler
+    if getattr(pipe, "transformer_2", None) is not None or pipe.config.get("boundary_ratio") is not None:
+        raise ValueError("this WanPipeline switches between two transformers (Wan 2.2's experts, boundary_ratio); "
+                         "s4s wraps pipelines with one transformer (Wan 2.1)")
+    if pipe.config.get("expand_timesteps"):
+        raise ValueError("this WanPipeline gives every latent token its own timestep (expand_timesteps, Wan 2.2 "
+                         "TI2V); s4s wraps pipelines with one timestep per sample")
+    defaults = inspect.signature(type(pipe).__call__).parameters
+    height = height or int(defaults["height"].default)
+    width = width or int(defaults["width"].default)
+    num_frames = num_frames or int(defaults["num_frames"].default)
+    spatial, temporal = int(pipe.vae_scale_factor_spatial), int(pipe.vae_scale_factor_temporal)
+    patch = tuple(transformer.config.patch_size)
+    if height % (spatial * patch[1]) or width % (spatial * patch[2]):
+        raise ValueError(f"height and width must be multiples of {spatial * patch[1]} for WanPipeline, "
+                         f"got {height}x{width}")
+    if num_frames < 1 or (num_frames - 1) % temporal:
+        raise ValueError(f"num_frames must be 1 + a multiple of {temporal} for this WanPipeline (the pipeline "
+                         f"would round {num_frames}), got {num_frames}")
+    prompts, dtype, device = _prepare(pipe, prompts)
+    h, w, frames = height // spatial, width // spatial, (num_frames - 1) // temporal + 1
+    guidance = guidance_scale is not None
+    with torch.no_grad():
+        embeds, neg = pipe.encode_prompt(
+            prompt=list(prompts), negative_prompt=[negative_prompt or ""] * len(prompts),
+            do_classifier_free_guidance=guidance, num_videos_per_prompt=1,
+            max_sequence_length=max_sequence_length or int(defaults["max_sequence_length"].default), device=device)
+    table = {"encoder_hidden_states": embeds}
+    shift, mu = flow_shift(scheduler.config, h, w, patch[1])
+
+    def net(x_t: Tensor, t: Tensor, cond: dict[str, Tensor]) -> Tensor:
+        out = transformer(hidden_states=x_t.to(dtype), timestep=t.to(dtype),
+                          encoder_hidden_states=cond["encoder_hidden_states"].to(dtype), return_dict=False)[0]
+        return out.to(x_t.dtype)
+
+    train = int(scheduler.config.get("num_train_timesteps", 1000))
+    model = flow_denoiser(net, shift=shift, time_scale=float(train), t_min=1 / train, t_max=1 - 1 / train,
+                          name=type(pipe).__name__)
+    uncond = {"encoder_hidden_states": neg[:1]} if guidance else None
+    return _finish(pipe, model, table, uncond, guidance_scale, (int(transformer.config.in_channels), frames, h, w),
+                   {"shift": shift, "mu": mu, "height": height, "width": width, "num_frames": num_frames},
+                   wan_vae_decoder)
+
+
+def _from_sana(pipe: Any, prompts: Sequence[str] | None, guidance_scale: float | None, negative_prompt: str | None,
+               height: int | None, width: int | None, max_sequence_length: int | None) -> Denoiser:
+    """:func:`from_flow_pipeline` for ``SanaPipeline`` (see there)."""
+    transformer, scheduler = pipe.transformer, pipe.scheduler
+    defaults = inspect.signature(type(pipe).__call__).parameters
+    factor = int(pipe.vae_scale_factor)
+    patch = int(transformer.config.patch_size)
+    height, width = height or int(defaults["height"].default), width or int(defaults["width"].default)
+    if height % (factor * patch) or width % (factor * patch):
+        raise ValueError(f"height and width must be multiples of {factor * patch} for {type(pipe).__name__}, "
+                         f"got {height}x{width}")
+    prompts, dtype, device = _prepare(pipe, prompts)
+    guidance = guidance_scale is not None
+    with torch.no_grad():
+        embeds, mask, neg, neg_mask = pipe.encode_prompt(
+            prompt=list(prompts), do_classifier_free_guidance=guidance,
+            negative_prompt="" if negative_prompt is None else negative_prompt, num_images_per_prompt=1, device=device,
+            clean_caption=False, max_sequence_length=max_sequence_length or int(defaults["max_sequence_length"].default),
+            complex_human_instruction=defaults["complex_human_instruction"].default)
+    table = {"encoder_hidden_states": embeds, "encoder_attention_mask": mask}
+    channels = int(transformer.config.in_channels)
+    learned_sigma = int(transformer.config.out_channels) // 2 == channels  # the pipeline keeps the first half
+    time_scale = float(scheduler.config.get("num_train_timesteps", 1000)) * float(transformer.config.timestep_scale)
+
+    def net(x_t: Tensor, t: Tensor, cond: dict[str, Tensor]) -> Tensor:
+        out = transformer(x_t.to(dtype), encoder_hidden_states=cond["encoder_hidden_states"].to(dtype),
+                          encoder_attention_mask=cond["encoder_attention_mask"], timestep=t.to(dtype),
+                          return_dict=False)[0]
+        return (out[:, :channels] if learned_sigma else out).to(x_t.dtype)
+
+    h, w = height // factor, width // factor
+    shift, mu = flow_shift(scheduler.config, h, w, patch)
+    train = int(scheduler.config.get("num_train_timesteps", 1000))
+    model = flow_denoiser(net, shift=shift, time_scale=time_scale, t_min=1 / train, t_max=1 - 1 / train,
+                          name=type(pipe).__name__)
+    uncond = {"encoder_hidden_states": neg[:1], "encoder_attention_mask": neg_mask[:1]} if guidance else None
+    return _finish(pipe, model, table, uncond, guidance_scale, (channels, h, w),
+                   {"shift": shift, "mu": mu, "height": height, "width": width}, vae_decoder)
+
+
+def _prepare(pipe: Any, prompts: Sequence[str] | None) -> tuple[list[str], torch.dtype, torch.device]:
+    """The prompts (default ``[""]``, checked), with the pipeline frozen for sampling, and the
+    transformer's dtype and device."""
+    if prompts is None:
+        prompts = [""]
+    if isinstance(prompts, str) or not prompts:
+        raise ValueError("prompts must be a non-empty list of strings")
+    freeze(pipe, pipe.transformer)
+    first = next(pipe.transformer.parameters())
+    return list(prompts), first.dtype, first.device
+
+
+def _finish(pipe: Any, model: Denoiser, table: dict[str, Tensor], uncond: dict[str, Tensor] | None,
+            guidance_scale: float | None, sample_shape: tuple[int, ...], host: dict[str, Any],
+            decoder: Callable[[Any], Callable[[Tensor], Tensor]]) -> Denoiser:
+    """``model`` guided against ``uncond`` (or, for one prompt without guidance, with its fixed
+    condition), with the attributes every integration sets: ``sample_shape``, ``host``,
+    ``conditions`` (prompt ``seed % len``) and ``decode`` (``decoder(pipe.vae)``)."""
+    rows = next(iter(table.values())).shape[0]
+    if uncond is not None:
+        model = guided(model, float(guidance_scale), uncond)  # type: ignore[arg-type]
+    elif rows == 1:
+        model = with_fixed_condition(model, table)
+    model.sample_shape = sample_shape  # type: ignore[attr-defined]
+    model.host = {"pipeline": type(pipe).__name__, "frame": "flow", **host,  # type: ignore[attr-defined]
+                  "latent_shape": list(sample_shape), "guidance_scale": guidance_scale, "true_cfg_scale": None}
+    model.conditions = _prompt_conditions(table, rows, next(iter(table.values())).device)  # type: ignore[attr-defined]
+    if getattr(pipe, "vae", None) is not None:
+        model.decode = decoder(pipe.vae)  # type: ignore[attr-defined]
+    return model
+
+
+def _prompt_conditions(table: dict[str, Tensor], count: int, device: Any) -> Callable[[Sequence[int]], dict[str, Tensor]]:
+    """``conditions(seeds)``: the condition of each seed, prompt ``seed % count`` of ``table``."""
+
+    def conditions(seeds: Sequence[int]) -> dict[str, Tensor]:
+        """The condition of each seed: prompt ``seed % len(prompts)``."""
+        idx = torch.as_tensor([int(s) % count for s in seeds], device=device)
+        return {k: v[idx] for k, v in table.items()}
+
+    return conditions

@@ -7,6 +7,8 @@
 - ``digits-ddpm``: diffusers ``UNet2DModel`` DDPM eps-model (``path("digits-ddpm")`` is its
   pipeline folder).
 - ``digits-flow``: rectified-flow velocity model.
+- ``digits-sd3``: a latent flow-matching model as a diffusers ``StableDiffusion3Pipeline``
+  (prompts ``"0"``-``"9"``, option ``guidance=`` for CFG; ``path("digits-sd3")`` is its folder).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Callable
 
 from ..frame import Denoiser
 from .analytic import GaussianMixtureModel, GaussianModel, gaussian, gaussian_mixture
+from .latent import digits_sd3, digits_sd3_path
 from .neural import NULL_LABEL, ddpm_path, digits, digits_ddpm, digits_flow
 
 __all__ = ["load", "names", "path", "sample_shape", "gaussian", "gaussian_mixture", "GaussianModel",
@@ -27,6 +30,7 @@ _MODELS: dict[str, Callable[..., Denoiser]] = {
     "digits": digits,
     "digits-ddpm": digits_ddpm,
     "digits-flow": digits_flow,
+    "digits-sd3": digits_sd3,
 }
 
 
@@ -46,11 +50,13 @@ def path(name: str) -> Path:
     """Where a bundled model's files live (for ``digits-ddpm``: a diffusers pipeline folder)."""
     if name == "digits-ddpm":
         return ddpm_path()
+    if name == "digits-sd3":
+        return digits_sd3_path()
     from .neural import WEIGHTS
 
     if name in ("digits", "digits-flow", "classifier"):
         return WEIGHTS / f"{name}.safetensors"
-    raise ValueError(f"{name!r} has no files; choose one of ['classifier', 'digits', 'digits-ddpm', 'digits-flow']")
+    raise ValueError(f"{name!r} has no files; choose one of ['classifier', 'digits', 'digits-ddpm', 'digits-flow', 'digits-sd3']")
 
 
 def sample_shape(model: Denoiser) -> tuple[int, ...]:

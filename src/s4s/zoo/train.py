@@ -124,7 +124,10 @@ RECIPES: dict[str, Recipe] = {
     "digits-flow": Recipe(steps=4000),
     "digits-ddpm": Recipe(steps=1500, batch=128, lr=1e-3),
     "classifier": Recipe(steps=1500, batch=128, lr=1e-3, ema=0.99),
+    "digits-sd3": Recipe(steps=3000, batch=128, lr=1e-3),
 }
+LATENT_VAE = Recipe(steps=1500, batch=128, lr=1e-3, ema=0.99)
+"""The VAE of ``digits-sd3`` (trained before its transformer)."""
 
 
 def train(name: str, out: Path | None = None, seed: int = 0, steps: int | None = None,
@@ -143,6 +146,10 @@ def train(name: str, out: Path | None = None, seed: int = 0, steps: int | None =
         save_module(net, out / "classifier.safetensors", "classifier", ClassifierConfig().to_dict(),
                     seed=seed, steps=len(losses), held_out_accuracy=acc)
         log.info("classifier: held-out accuracy %.4f", acc)
+    elif name == "digits-sd3":
+        from .latent import train_digits_sd3
+
+        losses = train_digits_sd3(out, seed, _fit, LATENT_VAE, recipe, steps, progress)
     elif name == "digits-ddpm":
         from diffusers import DDPMPipeline, DDPMScheduler
 
