@@ -161,3 +161,26 @@ def test_learn_for_image_to_image_from_the_command_line(tmp_path, capsys):
     assert float(solver.sigmas[0]) == pytest.approx(s4s.models.strength_level(gmm, 0.5))
     assert main(["learn", *TINY, "--nfe", "3", "--strength", "1.5", "--out", str(tmp_path / "x.json")]) == 2
     assert "--strength must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_a_guidance_range_is_learned_once_and_used_at_one_scale(tmp_path, capsys):
+    digits = ["--model", "digits", "--teacher", "unipc:16"]
+    out = tmp_path / "range.json"
+    assert main(["learn", *digits, "--guidance", "1:8", "--nfe", "3", "--num-samples", "16", "--iters", "4",
+                 "--out", str(out)]) == 0
+    assert "use it with --guidance W" in capsys.readouterr().out
+    assert s4s.load_guidance_solver(out).guidance.hi == 8.0
+    assert main(["eval", *digits, "--guidance", "3", "--solver", str(out), "--seeds", "0-7"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["nfe"] == 3
+    for argv, message in [
+        (["eval", *digits, "--solver", str(out), "--seeds", "0-7"], "pass --guidance W"),
+        (["eval", *digits, "--guidance", "9", "--solver", str(out), "--seeds", "0-7"], r"outside [1, 8]"),
+        (["sample", "--model", "digits", "--guidance", "1:8", "--solver", str(out), "--seeds", "0-3", "--out",
+          str(tmp_path / "x.png")], "is for s4s learn"),
+        (["learn", "--model", "gmm", "--guidance", "1:8", "--nfe", "3", "--out", str(tmp_path / "g.json")],
+         "for the zoo's 'digits' model"),
+    ]:
+        assert main(argv) == 2
+        assert message in capsys.readouterr().err
+    assert main(["learn", *digits, "--guidance", "8:1", "--nfe", "3", "--out", str(tmp_path / "bad.json")]) == 2
+    assert "a range LO:HI with 0 < LO < HI" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from . import k_diffusion, schedules, zoo
 from .frame import Denoiser, TimeMap
 from .io import load_solver, save_solver
 from .learn import LearnConfig, learn
+from .learn.guidance import GuidanceSolver, load_guidance_solver
 from .models import ContinuousVP, DiscreteVP, flow_denoiser, guided, vp_denoiser
 from .solvers import SOLVERS, Solver, StepInfo, make_solver
 from .teacher import TeacherSpec, generate_teacher
@@ -30,6 +31,8 @@ __all__ = [
     "LearnConfig",
     "load_solver",
     "save_solver",
+    "GuidanceSolver",
+    "load_guidance_solver",
     "TeacherSpec",
     "generate_teacher",
     "schedules",

@@ -51,7 +51,23 @@ def _device(text: str) -> torch.device:
     return device
 
 
-def _resolve_model(spec: str, guidance: float | None = None, device: torch.device | None = None,
+def _guidance_arg(text: str) -> float | tuple[float, float]:
+    """``--guidance W`` or ``--guidance LO:HI`` (a range, for ``s4s learn``)."""
+    try:
+        if ":" in text:
+            lo, hi = (float(v) for v in text.split(":"))
+            if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+                raise ValueError
+            return (lo, hi)
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a scale W or a range LO:HI with 0 < LO < HI, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite scale, got {text!r}")
+    return value
+
+
+def _resolve_model(spec: str, guidance: float | tuple[float, float] | None = None, device: torch.device | None = None,
                    prompts: list[str] | None = None) -> Any:
     """The model named by ``--model``, its weights on ``device`` (analytic zoo models compute on
     their input's device; a ``module:factory`` model stays where its factory put it); a
@@ -61,6 +77,12 @@ def _resolve_model(spec: str, guidance: float | None = None, device: torch.devic
 
     device = device or torch.device("cpu")
     neural = {"device": device} if spec.startswith("digits") else {}
+    if isinstance(guidance, tuple):  # a range: the scale comes with each sample (s4s learn only)
+        if spec != "digits":
+            raise UsageError("--guidance LO:HI (a range) is for the zoo's 'digits' model; give one scale W here")
+        from .models import guided
+
+        return guided(zoo.load("digits", **neural), None, uncond=torch.tensor(zoo.NULL_LABEL, device=device))
     if prompts is not None and not spec.startswith("diffusers:"):
         raise UsageError("--prompt applies to diffusers:PATH models")
     if spec.startswith("diffusers:"):
@@ -85,8 +107,8 @@ def _resolve_model(spec: str, guidance: float | None = None, device: torch.devic
             raise UsageError(f"{spec} returned {type(model).__name__}, expected an s4s.Denoiser")
     elif spec in zoo.names():
         if guidance is not None:
-            if spec != "digits":
-                raise UsageError("--guidance applies to the class-conditional 'digits' model")
+            if spec not in ("digits", "digits-sd3"):
+                raise UsageError("--guidance applies to the conditional 'digits' and 'digits-sd3' models")
             return zoo.load(spec, guidance=guidance, **neural)
         model = zoo.load(spec, **neural)
     else:
@@ -135,7 +157,9 @@ def _seeds(text: str, option: str = "--seeds") -> list[int]:
 
 def _cond(args: argparse.Namespace, seeds: list[int], model: Any = None) -> Any:
     """The conditions of ``seeds``: a pipeline's prompts (``model.conditions``), the digit labels
-    of guided ``digits``, or ``None``."""
+    of guided ``digits``, the digit prompts of ``digits-sd3``, or ``None``."""
+    if args.model == "digits-sd3":  # prompt "d" for seed s, d = s % 10 or --labels
+        return model.conditions(seeds if args.labels is None else [args.labels] * len(seeds))
     if args.model.startswith("diffusers:") and hasattr(model, "conditions"):
         return model.conditions(seeds) if (args.prompt or args.guidance is not None) else None
     if getattr(args, "guidance", None) is None:
@@ -147,7 +171,21 @@ def _solver(args: argparse.Namespace, model: Any) -> Any:
     from . import load_solver, make_solver
 
     if args.solver and Path(args.solver).suffix == ".json":
-        solver = load_solver(args.solver)
+        try:
+            solver = load_solver(args.solver)
+        except ValueError as e:
+            if "load_guidance_solver" not in str(e):
+                raise
+            from .learn.guidance import load_guidance_solver
+
+            if not isinstance(args.guidance, float):
+                ranged = load_guidance_solver(args.solver).guidance
+                raise UsageError(f"{args.solver} holds a solver for guidance scales {ranged.lo:g} to {ranged.hi:g}: "
+                                 "pass --guidance W for one of them") from None
+            try:
+                solver = load_guidance_solver(args.solver).at(guidance=args.guidance)
+            except ValueError as e2:
+                raise UsageError(f"--guidance: {e2}") from None
         _check_fit(args, solver, model)
         return solver
     if not args.solver:
@@ -263,10 +301,16 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--radius must be in [0, 1), got {radius}")
     if getattr(args, "seeds", None) is not None:
         _seeds(args.seeds)
+    if isinstance(getattr(args, "guidance", None), tuple):
+        if args.command != "learn":
+            raise UsageError(f"--guidance LO:HI (a range) is for s4s learn; s4s {args.command} takes one scale W "
+                             "(a range's solver file then gives its solver at W)")
+        if getattr(args, "strength", 1.0) != 1.0 or getattr(args, "checkpoint", None):
+            raise UsageError("--guidance LO:HI cannot be combined with --strength or --checkpoint yet")
     if getattr(args, "prompt", None) and not args.model.startswith("diffusers:"):
         raise UsageError("--prompt applies to diffusers:PATH models")
     if getattr(args, "labels", None) is not None:
-        if getattr(args, "guidance", None) is None:
+        if getattr(args, "guidance", None) is None and args.model != "digits-sd3":
             raise UsageError("--labels chooses the class of a guided model: it needs --guidance")
         if not 0 <= args.labels <= 9:
             raise UsageError(f"--labels must be a digit class 0..9, got {args.labels}")
@@ -361,12 +405,15 @@ def cmd_learn(args: argparse.Namespace) -> None:
             raise UsageError(f"--plan: {e}") from None
     base, schedule = _start(args.start)
     model = _resolve_model(args.model, args.guidance, args.device, args.prompt)
+    ranged = isinstance(args.guidance, tuple)
     config = _learn_config(args, base=base, schedule=schedule, plan=args.plan, radius=args.radius, strength=args.strength,
-                           distance=args.distance, checkpointing=args.checkpointing)
+                           distance=args.distance, checkpointing=args.checkpointing,
+                           guidance=args.guidance if ranged else None)
     _check_budget(model, args.nfe, args.method, args.num_samples, config)
     seeds = list(range(args.num_samples))
-    # image-to-image pairs (noised samples of the model's own) are made by the learner itself
-    data = _generate(model, args, seeds, "teacher") if args.strength == 1 else None
+    # image-to-image pairs (noised samples of the model's own) and a guidance range's pairs (spread
+    # over its scales) are made by the learner itself
+    data = _generate(model, args, seeds, "teacher") if args.strength == 1 and not ranged else None
     bar = _progress(None, f"learn {args.method}")
     try:
         solver = learn(model, args.nfe, method=args.method, num_samples=args.num_samples, seed=args.seed,
@@ -386,7 +433,8 @@ def cmd_learn(args: argparse.Namespace) -> None:
           f"validation mean squared error {m['val_start']:.4g} -> {m['val_best']:.4g}; cost {c['units']:,} "
           f"model-evaluation units "
           f"({c['learn_units']:,} learning, {c['teacher_units']:,} teacher pairs; a row with autograd counts 3) "
-          f"in {c['seconds']:.0f} s; wrote {out}")
+          f"in {c['seconds']:.0f} s; wrote {out}" + (f" (guidance scales {args.guidance[0]:g} to {args.guidance[1]:g}: "
+                                                   "use it with --guidance W)" if ranged else ""))
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
@@ -524,8 +572,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_args(p: argparse.ArgumentParser, teacher: bool = True) -> None:
         p.add_argument("--model", required=True, help="zoo name, diffusers:PATH or module:factory")
-        p.add_argument("--guidance", type=float, default=None,
-                       help="classifier-free guidance scale (digits, or a diffusers pipeline's guidance_scale)")
+        p.add_argument("--guidance", type=_guidance_arg, default=None,
+                       help="classifier-free guidance scale (digits, digits-sd3, or a diffusers pipeline's "
+                            "guidance_scale); `s4s learn --model digits --guidance LO:HI` learns one solver for "
+                            "every scale in the range")
         p.add_argument("--prompt", action="append", default=None, metavar="TEXT",
                        help="a diffusers pipeline's prompt; repeat it for several (seed s takes prompt s %% count; "
                             "default: the empty prompt)")

@@ -64,6 +64,9 @@ def solver_from_dict(data: Any, where: str = "solver") -> Solver:
     """Validate a parsed solver file and build the :class:`Solver`."""
     if not isinstance(data, dict):
         raise _fail(where, "the top level must be a JSON object")
+    if data.get("format") == "s4s-guidance-solver":
+        raise _fail(where, "it holds a solver for a range of guidance scales: load it with "
+                           "s4s.load_guidance_solver(path) and take .at(guidance=w) for one scale")
     if data.get("format") != FORMAT:
         raise _fail(where, f"format is {data.get('format')!r}, expected {FORMAT!r}")
     version = data.get("version")

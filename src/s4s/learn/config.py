@@ -12,6 +12,7 @@ from torch import Tensor
 from ..schedules import SCHEDULES, split_zero
 from ..solvers import SOLVERS
 from ..teacher import TeacherSpec
+from .guidance import GuidanceRange
 from .objectives import DISTANCES, Distance
 from .policies import Guard, RankStarts, StepBudget
 from .recipes import parse_plan
@@ -62,6 +63,10 @@ class LearnConfig:
         strength: learn a solver that starts where image-to-image with this strength starts
             (:func:`s4s.models.strength_level`; teacher pairs from
             :func:`s4s.teacher.generate_img2img_teacher`); 1 is sampling from noise.
+        guidance: learn one solver for every classifier-free-guidance scale in ``(lo, hi)``
+            (or a :class:`~s4s.learn.guidance.GuidanceRange`) for a model guided with
+            ``scale=None``; ``s4s.learn`` then returns a
+            :class:`~s4s.learn.guidance.GuidanceSolver`.
     """
 
     shape: Sequence[int] | None = None
@@ -89,8 +94,15 @@ class LearnConfig:
     checkpointing: bool = False
     parallel: bool | None = None
     strength: float = 1.0
+    guidance: GuidanceRange | tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
+        if self.guidance is not None and not isinstance(self.guidance, GuidanceRange):
+            try:
+                lo, hi = self.guidance  # type: ignore[misc]
+            except (TypeError, ValueError):
+                raise ValueError(f"guidance must be (lo, hi) or a GuidanceRange, got {self.guidance!r}") from None
+            object.__setattr__(self, "guidance", GuidanceRange(lo, hi))
         for name in ("batch_size", "checks"):
             _positive_int(name, getattr(self, name))
         _positive_int("iters", self.iters, allow_none=True)

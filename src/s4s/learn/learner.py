@@ -37,6 +37,7 @@ from .budget import Cost, counted
 from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoint
 from .config import LearnConfig
 from .engine import AdamConfig, AdamState, fit, init_state
+from .guidance import GuidanceParams, GuidanceSolver, ScaledSolver, guidance_pairs_cond, scales_of
 from .objectives import get_distance
 from .pairs import Pairs, split_pairs, val_size
 from .params import SolverParams
@@ -162,7 +163,10 @@ def learn(
             checkpoint of another run is refused.
     Returns:
         The learned :class:`Solver`; ``solver.meta`` records the method, start, teacher,
-        figures and cost.
+        figures and cost. With ``LearnConfig(guidance=(lo, hi))`` (a model guided with
+        ``scale=None``, ``cond`` the plain condition of each seed): a
+        :class:`~s4s.learn.guidance.GuidanceSolver` for every scale in the range, whose teacher
+        pairs spread over its training scales (the same number of pairs and steps).
     """
     cfg = config or LearnConfig()
     if not isinstance(cfg, LearnConfig):
@@ -179,6 +183,16 @@ def learn(
         log.warning("the teacher (%s at %d NFE) has less than %dx the student's %d NFE: the student learns the "
                     "teacher's own error; give a teacher of at least %d NFE", spec.solver, spec.nfe, WEAK_TEACHER, nfe,
                     WEAK_TEACHER * nfe)
+    if cfg.guidance is not None:
+        if cfg.strength < 1:
+            raise ValueError("a guidance range and image-to-image (strength < 1) cannot be learned together yet")
+        if not model.name.endswith("+cfg(per sample)"):
+            raise ValueError(f"LearnConfig(guidance=...) learns over scales: it needs a model guided with scale=None "
+                             f"(s4s.models.guided(model, None, uncond)), got {model.name!r}")
+        if teacher_data is None and cond is None:
+            raise ValueError("a guidance-range learn needs the plain condition of each seed: cond=...")
+        if teacher_data is not None:
+            ScaledSolver(torch.tensor(cfg.guidance.scales, dtype=torch.float64), []).index(scales_of(teacher_data.cond))
     started = time.perf_counter()
     cost = Cost()
     full = model
@@ -197,7 +211,10 @@ def learn(
     # --- teacher pairs (charged at rows x teacher NFE, made now or read from a cache)
     if teacher_data is None:
         seeds = list(range(num_samples))
-        options = dict(cond=cond(seeds) if callable(cond) else cond, dtype=cfg.dtype, device=cfg.device,
+        plain = cond(seeds) if callable(cond) else cond
+        if cfg.guidance is not None:  # seed i at training scale i % points
+            plain = guidance_pairs_cond(plain, len(seeds), cfg.guidance)
+        options = dict(cond=plain, dtype=cfg.dtype, device=cfg.device,
                        cache_dir=cfg.cache_dir, parallel=cfg.parallel)
         shape = _sample_shape(full, cfg.shape)
         if cfg.strength < 1:
@@ -229,7 +246,10 @@ def learn(
     else:
         start_key, ranked = next(iter(candidates)), {}
     base, schedule = start_key.split("/")
-    params = SolverParams(base, candidates[start_key].grid, band=cfg.band, sigma_floor=raw.sigma_min)
+    params: SolverParams | GuidanceParams = SolverParams(base, candidates[start_key].grid, band=cfg.band,
+                                                         sigma_floor=raw.sigma_min)
+    if cfg.guidance is not None:
+        params = GuidanceParams(params, cfg.guidance)
     start_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
     with torch.no_grad():
         start = _detached(params.solver())
@@ -302,10 +322,17 @@ def learn(
     log.info("%s nfe=%d: validation %.4g -> %.4g in %.1f s; cost %d model-evaluation units (%d learning, %d teacher)",
              method, nfe, val_start, carry_score, time.perf_counter() - started, meta["cost"]["units"],
              meta["cost"]["learn_units"], meta["cost"]["teacher_units"])
+    if isinstance(params, GuidanceParams):
+        params.load_state_dict(carry if accepted else start_state)
+        meta["guidance"] = params.guidance.to_dict()
+        return GuidanceSolver.from_params(params, candidates[start_key].grid, method, meta)  # type: ignore[return-value]
     return learned.with_(name=method, meta=meta)
 
 
-def _detached(solver: Solver) -> Solver:
-    """``solver`` with its tensors cut from the autograd graph."""
+def _detached(solver: Any) -> Any:
+    """``solver`` (a :class:`Solver` or a :class:`ScaledSolver`) with its tensors cut from the
+    autograd graph."""
+    if isinstance(solver, ScaledSolver):
+        return solver.detached()
     return solver.with_(sigmas=solver.sigmas.detach(), model_sigmas=solver.model_sigmas.detach(),
                         a=solver.a.detach(), b=solver.b.detach())

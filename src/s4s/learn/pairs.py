@@ -18,6 +18,7 @@ from .. import conds, distributed
 from ..frame import Denoiser
 from ..solvers.table import Solver
 from ..teacher import TeacherData
+from .guidance import ScaledSolver, scales_of
 from .objectives import Distance
 
 __all__ = ["Pairs", "split_pairs"]
@@ -37,10 +38,22 @@ class Pairs:
     def __len__(self) -> int:
         return len(self.data)
 
-    def loss(self, solver: Solver, idx: Tensor, shift: Tensor | None = None) -> Tensor:
+    def loss(self, solver: Solver | ScaledSolver, idx: Tensor, shift: Tensor | None = None) -> Tensor:
         """Distances of the pairs ``idx``, shape ``(len(idx),)``, differentiable; ``shift``
         (``[len(idx), ...]``) moves the student's noise (the relaxed objective). A non-finite
-        sample gives a non-finite distance (no check: the caller rolls back)."""
+        sample gives a non-finite distance (no check: the caller rolls back). A
+        :class:`ScaledSolver` samples each pair with the solver of its guidance scale."""
+        if isinstance(solver, ScaledSolver):
+            which = solver.index(scales_of(conds.take(self.data.cond, idx)))
+            parts, order = [], []
+            for m in which.unique().tolist():
+                sel = torch.nonzero(which == m).flatten()
+                parts.append(self._loss(solver.solvers[m], idx[sel], None if shift is None else shift[sel]))
+                order.append(sel)
+            return torch.cat(parts)[torch.argsort(torch.cat(order))]
+        return self._loss(solver, idx, shift)
+
+    def _loss(self, solver: Solver, idx: Tensor, shift: Tensor | None) -> Tensor:
         noise = self.data.noise[idx] if shift is None else self.data.noise[idx] + shift
         cond = None if self.data.cond is None else conds.take(self.data.cond, idx)
         x = solver.sample(self.model, noise, cond, check_finite=False, checkpoint_steps=self.checkpointing)

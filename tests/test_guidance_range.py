@@ -1,0 +1,127 @@
+"""One solver for a range of guidance scales: the parametrisation, the pairs it is judged on,
+the learn (cost equal to a single-scale learn's), the solver file and the refusals."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import s4s
+from s4s import zoo
+from s4s.learn.guidance import GuidanceParams, GuidanceRange, ScaledSolver, guidance_pairs_cond
+from s4s.learn.objectives import get_distance
+from s4s.learn.pairs import Pairs
+from s4s.learn.params import SolverParams
+from s4s.models import guided, with_guidance
+
+
+def labels(seeds):
+    return torch.tensor([s % 10 for s in seeds])
+
+
+@pytest.fixture(scope="module")
+def free():
+    return guided(zoo.load("digits"), None, uncond=torch.tensor(zoo.NULL_LABEL))
+
+
+def test_a_range_spreads_its_training_scales_evenly_in_log_scale():
+    g = GuidanceRange(1.0, 8.0, degree=2, points=4)
+    assert g.scales == pytest.approx([1.0, 2.0, 4.0, 8.0])
+    assert [g.feature(w) for w in (1.0, math.sqrt(8.0), 8.0)] == pytest.approx([-1.0, 0.0, 1.0])
+    assert g.check(8.0) == 8.0
+    with pytest.raises(ValueError, match=r"outside \[1, 8\]"):
+        g.check(8.5)
+    for bad in [dict(lo=0, hi=1), dict(lo=2, hi=1), dict(lo=1, hi=2, degree=5), dict(lo=1, hi=2, degree=2, points=2)]:
+        with pytest.raises(ValueError):
+            GuidanceRange(**bad)
+    assert s4s.LearnConfig(guidance=(1, 8)).guidance == GuidanceRange(1, 8)
+    with pytest.raises(ValueError, match="guidance must be"):
+        s4s.LearnConfig(guidance=3.0)
+
+
+def test_the_parametrisation_starts_as_one_solver_and_its_slopes_move_it_with_the_scale(free):
+    start = s4s.make_solver("dpmpp_2m", 4, "karras", free)
+    inner = SolverParams("dpmpp_2m", start.grid)
+    params = GuidanceParams(inner, GuidanceRange(1.0, 8.0))
+    family = params()
+    assert isinstance(family, ScaledSolver) and len(family.solvers) == 8
+    for s in family.solvers:  # zero slopes: the start at every scale
+        assert torch.allclose(s.b, inner.solver().b) and torch.allclose(s.sigmas, inner.solver().sigmas)
+    with torch.no_grad():
+        params.slope_grid_logits[0] += torch.tensor([0.3, -0.3, 0.0, 0.0])[: params.slope_grid_logits.shape[1]]
+    lo, mid, hi = (params.solver_at(w).sigmas for w in (1.0, math.sqrt(8.0), 8.0))
+    assert torch.allclose(mid, inner.solver().sigmas)  # P_1(0) = 0
+    assert not torch.allclose(lo, hi)
+    # gradients reach the slopes, and every group carries its slopes
+    params.solver_at(2.0).sigmas[1].backward()
+    assert params.slope_grid_logits.grad is not None and params.slope_grid_logits.grad.abs().sum() > 0
+    groups = params.groups()
+    assert any(p is params.slope_coef for p in groups["coef"]) and any(p is params.slope_grid_logits
+                                                                       for p in groups["grid"])
+
+
+def test_pairs_judge_each_pair_with_the_solver_of_its_scale(free):
+    g = GuidanceRange(1.0, 8.0, points=3)
+    seeds = list(range(6))
+    data = s4s.generate_teacher(free, seeds, (1, 8, 8), s4s.TeacherSpec("unipc", 12, "karras"),
+                                cond=guidance_pairs_cond(labels(seeds), 6, g))
+    assert data.cond["guidance"].tolist() == pytest.approx([g.scales[i % 3] for i in range(6)])
+    solvers = [s4s.make_solver(name, 3, "karras", free) for name in ("ddim", "dpmpp_2m", "ipndm")]
+    family = ScaledSolver(torch.tensor(g.scales, dtype=torch.float64), solvers)
+    pairs = Pairs(free, data, get_distance("l2"))
+    idx = torch.arange(6)
+    with torch.no_grad():
+        got = pairs.loss(family, idx)
+        want = torch.stack([pairs.loss(solvers[i % 3], idx[i:i + 1])[0] for i in range(6)])
+    assert torch.allclose(got, want)
+    other = s4s.generate_teacher(free, [0, 1], (1, 8, 8), s4s.TeacherSpec("unipc", 12, "karras"),
+                                 cond=with_guidance(labels([0, 1]), 2.5))
+    with pytest.raises(ValueError, match="other than the training scales"):
+        Pairs(free, other, get_distance("l2")).loss(family, torch.arange(2))
+
+
+def test_a_range_learn_costs_what_a_single_scale_learn_costs_and_gives_a_solver_per_scale(free, tmp_path):
+    config = dict(iters=6, base="dpmpp_2m", schedule="karras", teacher=s4s.TeacherSpec("unipc", 16, "karras"))
+    ranged = s4s.learn(free, 3, num_samples=16, cond=labels,
+                       config=s4s.LearnConfig(guidance=(1.0, 8.0), **config))
+    single = s4s.learn(zoo.load("digits", guidance=2.0), 3, num_samples=16, cond=labels,
+                       config=s4s.LearnConfig(**config))
+    assert isinstance(ranged, s4s.GuidanceSolver) and ranged.nfe == 3
+    r, s1 = ranged.meta["cost"], single.meta["cost"]
+    assert r["teacher_units"] == s1["teacher_units"] and r["rows_grad"] == s1["rows_grad"]  # same pairs and steps
+    assert s1["units"] - 2 <= r["units"] <= s1["units"]  # the file's model probe (2 rows) needs a tensor condition
+    assert ranged.meta["guidance"] == {"lo": 1.0, "hi": 8.0, "degree": 2, "points": 8}
+    at = ranged.at(guidance=3.0)
+    assert isinstance(at, s4s.Solver) and at.meta["guidance"] == 3.0 and at.meta["guidance_range"] == [1.0, 8.0]
+    with pytest.raises(ValueError, match=r"outside \[1, 8\]"):
+        ranged.at(guidance=0.5)
+    noise = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        x = ranged.sample(free, noise, labels(range(4)), guidance=3.0)
+        y = at.sample(zoo.load("digits", guidance=3.0), noise, labels(range(4)))
+    assert torch.allclose(x, y, atol=1e-5)
+    path = ranged.save(tmp_path / "range.json")
+    again = s4s.load_guidance_solver(path)
+    assert torch.equal(again.at(guidance=5.0).b, ranged.at(guidance=5.0).b)
+    with pytest.raises(ValueError, match="load_guidance_solver"):
+        s4s.load_solver(path)
+    data = json.loads(path.read_text())
+    data["state"]["inner.coef"][0][0] += 1.0
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="sha256"):
+        s4s.load_guidance_solver(path)
+
+
+def test_a_range_learn_is_refused_before_any_model_call_without_a_per_sample_scale(free):
+    calls = []
+    fixed = zoo.load("digits", guidance=2.0)
+    counting = s4s.Denoiser(lambda x, s, c=None: calls.append(1) or fixed(x, s, c), fixed.sigma_min, fixed.sigma_max,
+                            name=fixed.name)
+    with pytest.raises(ValueError, match="scale=None"):
+        s4s.learn(counting, 3, num_samples=8, cond=labels, config=s4s.LearnConfig(guidance=(1, 8), iters=2))
+    with pytest.raises(ValueError, match="plain condition"):
+        s4s.learn(free, 3, num_samples=8, config=s4s.LearnConfig(guidance=(1, 8), iters=2))
+    assert calls == []
