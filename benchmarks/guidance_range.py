@@ -2,6 +2,7 @@
 
     python benchmarks/guidance_range.py [--nfe 4 5 6] [--scales 1.5 2 3 5 7.5] [--range 1 8]
         [--samples 500] [--out benchmarks/results/guidance-range]
+    (or one run per NFE side by side, then --merge their guidance_range.json files)
 
 On class-conditional `digits` with classifier-free guidance (labels `seed % 10`), for each NFE:
 `s4s.learn(guided(digits, None), nfe, config=LearnConfig(guidance=RANGE))` (defaults: 512
@@ -48,8 +49,20 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/guidance-range")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--reuse", nargs="+", metavar="JSON", default=[],
+                        help="take the single-scale and hand-designed figures of (NFE, scale) from these earlier "
+                             "runs (they do not depend on the range learner) and learn only the range solvers")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="only render these runs' guidance_range.json together (e.g. one run per NFE) into --out")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.merge:
+        rows = sorted((r for f in args.merge for r in json.loads(Path(f).read_text())), key=lambda r: r["nfe"])
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        write_text_atomic(Path(args.out) / "guidance_range.json", json.dumps(rows, indent=1))
+        write_text_atomic(Path(args.out) / "guidance_range.md", render(rows, args.samples))
+        print(render(rows, args.samples))
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -67,6 +80,8 @@ def main() -> None:
             x = solver.sample(fixed[w], held[w].noise, held[w].cond)
         return metrics.rmse(x, held[w].samples)
 
+    earlier = {(r["nfe"], w): v for f in args.reuse for r in json.loads(Path(f).read_text())
+               for w, v in r["scales"].items()}
     rows: list[dict[str, Any]] = []
     for nfe in args.nfe:
         start = time.perf_counter()
@@ -77,6 +92,9 @@ def main() -> None:
         row: dict[str, Any] = {"nfe": nfe, "range": args.range, "range_cost": ranged.meta["cost"],
                                "range_seconds": ranged_seconds, "scales": {}}
         for w in args.scales:
+            if (nfe, str(w)) in earlier:
+                row["scales"][str(w)] = {**earlier[nfe, str(w)], "range": rmse(ranged.at(guidance=w), w)}
+                continue
             start = time.perf_counter()
             single = s4s.learn(fixed[w], nfe, cond=labels, config=s4s.LearnConfig(cache_dir=args.cache))
             single_seconds = time.perf_counter() - start

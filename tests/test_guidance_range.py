@@ -108,6 +108,19 @@ def test_a_range_learn_costs_what_a_single_scale_learn_costs_and_gives_a_solver_
     assert torch.equal(again.at(guidance=5.0).b, ranged.at(guidance=5.0).b)
     with pytest.raises(ValueError, match="load_guidance_solver"):
         s4s.load_solver(path)
+    # in a diffusers pipeline: the scheduler takes the pipeline's guidance_scale
+    pytest.importorskip("diffusers")
+    from s4s.integrations.diffusers import S4SScheduler
+
+    for source in (ranged, path):
+        scheduler = S4SScheduler.from_solver(source, guidance=3.0, frame="flow")
+        assert torch.equal(scheduler.solver.b, at.b) and torch.equal(scheduler.solver.sigmas, at.sigmas)
+    with pytest.raises(ValueError, match="guidance scales 1 to 8: pass the pipeline's guidance_scale"):
+        S4SScheduler.from_solver(path, frame="flow")
+    with pytest.raises(ValueError, match=r"outside \[1, 8\]"):
+        S4SScheduler.from_solver(ranged, guidance=12.0, frame="flow")
+    with pytest.raises(ValueError, match="learned for one"):
+        S4SScheduler.from_solver(at, guidance=3.0, frame="flow")
     data = json.loads(path.read_text())
     data["state"]["inner.coef"][0][0] += 1.0
     path.write_text(json.dumps(data))
@@ -125,3 +138,33 @@ def test_a_range_learn_is_refused_before_any_model_call_without_a_per_sample_sca
     with pytest.raises(ValueError, match="plain condition"):
         s4s.learn(free, 3, num_samples=8, config=s4s.LearnConfig(guidance=(1, 8), iters=2))
     assert calls == []
+
+
+def test_each_scale_counts_alike_relative_to_the_start():
+    from s4s.learn.guidance import scale_weights
+
+    g = GuidanceRange(1.0, 8.0, points=3)
+    lo, mid, hi = g.scales
+    scales = torch.tensor([lo, lo, mid, hi, hi], dtype=torch.float64)
+    distances = torch.tensor([0.1, 0.3, 0.5, 2.0, 6.0], dtype=torch.float64)
+    weight = scale_weights(scales, distances, g)
+    assert weight(scales).tolist() == pytest.approx([5.0, 5.0, 2.0, 0.25, 0.25])
+    relative = distances * weight(scales)
+    assert [float(relative[scales == w].mean()) for w in g.scales] == pytest.approx([1.0, 1.0, 1.0])
+    # a scale without pairs takes the mean weight of the others
+    only = scale_weights(torch.tensor([lo, hi], dtype=torch.float64), torch.tensor([0.5, 2.0], dtype=torch.float64), g)
+    assert float(only(torch.tensor([mid], dtype=torch.float64))[0]) == pytest.approx((2.0 + 0.5) / 2)
+
+
+def test_the_start_of_a_range_is_ranked_relative_to_the_best_at_each_scale():
+    from s4s.learn.guidance import relative_scores
+
+    g = GuidanceRange(1.0, 8.0, degree=1, points=2)
+    scales = torch.tensor([1.0, 8.0], dtype=torch.float64)
+    distances = {"a": torch.tensor([0.10, 4.0]), "b": torch.tensor([0.05, 4.4]), "c": torch.tensor([math.nan, 1.0])}
+    scores = relative_scores(distances, scales, g)
+    # a's mean distance (2.05) is below b's (2.225), but b is twice as good at scale 1 and 10% worse at 8
+    assert scores["a"] == pytest.approx((2.0 + 1.0) / 2) and scores["b"] == pytest.approx((1.0 + 1.1) / 2)
+    from s4s.learn import RankStarts
+
+    assert scores["c"] == math.inf and RankStarts().choose(scores) == "b"

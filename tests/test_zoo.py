@@ -140,11 +140,11 @@ def test_latent_flow_model_is_an_sd3_pipeline_that_makes_the_prompted_digits():
     model = zoo.load("digits-sd3", guidance=2.0)
     assert isinstance(model.pipeline, StableDiffusion3Pipeline) and model.sample_shape == (4, 4, 4)
     assert model.host["frame"] == "flow" and model.host["guidance_scale"] == 2.0
-    seeds = list(range(100))
-    latents = sample(model, nfe=20, n=100, cond=model.conditions(seeds))
+    seeds = list(range(60))
+    latents = sample(model, nfe=16, n=60, cond=model.conditions(seeds))
     with torch.no_grad():
         images = model.decode(latents)
-    assert images.shape == (100, 1, 8, 8)
+    assert images.shape == (60, 1, 8, 8)
     labels = torch.tensor(seeds) % 10  # seed s draws the prompt str(s % 10)
     assert float((metrics.classify_digits(images).argmax(1) == labels).float().mean()) > 0.85
 

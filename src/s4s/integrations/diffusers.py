@@ -272,6 +272,15 @@ def _sdxl_time_ids(pipe: Any, size: tuple[int, int], pooled: Tensor, dtype: torc
     return ids, ids
 
 
+def _is_guidance_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds a solver for a range of guidance scales (its format says so)."""
+    try:
+        with open(path, "rb") as f:
+            return b'"s4s-guidance-solver"' in f.read(256)
+    except OSError:
+        return False
+
+
 def _as_solver(solver: Solver | dict[str, Any] | str | os.PathLike[str]) -> Solver:
     if isinstance(solver, Solver):
         return solver
@@ -401,8 +410,11 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         self._returned: Tensor | None = None
 
     @classmethod
-    def from_solver(cls, solver: Solver | str | os.PathLike[str], /, **scheduler_config: Any) -> "S4SScheduler":
-        """A scheduler for ``solver`` (or a solver file) on a pipeline's training schedule.
+    def from_solver(cls, solver: Any, /, guidance: float | None = None, **scheduler_config: Any) -> "S4SScheduler":
+        """A scheduler for ``solver`` (or a solver file) on a pipeline's training schedule; a
+        solver learned for a range of guidance scales (:class:`s4s.GuidanceSolver` or its file)
+        takes the pipeline's ``guidance_scale`` as ``guidance`` and runs its solver for that
+        scale (a scale outside its range is refused, naming the range).
 
         ``scheduler_config`` is typically ``pipe.scheduler.config``: the keys this scheduler
         knows (``num_train_timesteps``, ``beta_*``, ``trained_betas``, ``prediction_type``,
@@ -410,8 +422,19 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         ignored; a flow-matching scheduler's config (``FlowMatchEulerDiscreteScheduler``'s, or a
         multistep solver's with ``use_flow_sigmas``) gives ``frame="flow"``.
         """
+        from ..learn.guidance import GuidanceSolver, load_guidance_solver
         from .diffusers_flow import is_flow_scheduler_config
 
+        if isinstance(solver, (str, os.PathLike)) and _is_guidance_file(solver):
+            solver = load_guidance_solver(solver)
+        if isinstance(solver, GuidanceSolver):
+            if guidance is None:
+                raise ValueError(f"this solver was learned for guidance scales {solver.guidance.lo:g} to "
+                                 f"{solver.guidance.hi:g}: pass the pipeline's guidance_scale as guidance=")
+            solver = solver.at(guidance=guidance)
+        elif guidance is not None:
+            raise ValueError("guidance= selects a scale of a solver learned for a range of guidance scales; "
+                             "this solver was learned for one")
         known = set(inspect.signature(cls.__init__).parameters) - {"self", "solver"}
         config = {k: v for k, v in dict(scheduler_config).items() if k in known}
         if "frame" not in config and is_flow_scheduler_config(scheduler_config):

@@ -10,7 +10,11 @@ with ``P_k`` the Legendre polynomials, so ``theta_0`` alone is the solver at the
 geometric middle and a start with ``theta_k = 0`` is one hand-designed solver for every scale.
 Training pairs are drawn at a few fixed scales spread evenly in ``u``
 (:attr:`GuidanceRange.scales`); a batch of pairs is sampled scale by scale
-(:class:`ScaledSolver`), so the model-evaluation count equals a single-scale learn's.
+(:class:`ScaledSolver`), so the model-evaluation count equals a single-scale learn's. Each
+scale's distances are divided by the start solver's mean distance at that scale
+(:func:`scale_weights`), and the start is ranked the same way (:func:`relative_scores`):
+errors grow with the scale, and without it the objective would serve the largest scales at
+the expense of the smallest.
 """
 
 from __future__ import annotations
@@ -262,6 +266,39 @@ def guidance_pairs_cond(base: Any, n: int, guidance: GuidanceRange) -> dict[str,
 
     scales = guidance.scales
     return with_guidance(base, torch.tensor([scales[i % len(scales)] for i in range(n)], dtype=torch.float64), rows=n)
+
+
+def scale_weights(scales: Tensor, distances: Tensor, guidance: GuidanceRange) -> Any:
+    """``weight(w[B]) -> [B]``: each training scale's weight, the reciprocal of the mean of
+    ``distances`` (the start solver's, on pairs at ``scales``) at that scale, so the objective
+    is the mean over scales of the distance relative to the start's, and a scale whose errors
+    are small (low guidance) counts as much as one whose errors are large. A scale without
+    pairs, or with a zero mean, gets the mean weight of the others."""
+    grid = torch.tensor(guidance.scales, dtype=torch.float64)
+    which = ScaledSolver(grid, []).index(scales)
+    means = torch.stack([distances[which == m].mean() if bool((which == m).any()) else torch.tensor(math.nan)
+                         for m in range(len(grid))]).to(torch.float64)
+    table = torch.where(torch.isfinite(means) & (means > 0), 1 / means, torch.tensor(math.nan, dtype=torch.float64))
+    table = torch.where(torch.isnan(table), table[~torch.isnan(table)].mean(), table)
+
+    def weight(w: Tensor) -> Tensor:
+        return table[ScaledSolver(grid, []).index(w)]
+
+    return weight
+
+
+def relative_scores(distances: dict[str, Tensor], scales: Tensor, guidance: GuidanceRange) -> dict[str, float]:
+    """Each candidate's mean over the training scales of its mean distance there divided by the
+    best candidate's at that scale (1 is best everywhere; ``inf`` for non-finite distances), so
+    the start of a guidance-range learn serves every scale, not only the largest-error ones."""
+    which = ScaledSolver(torch.tensor(guidance.scales, dtype=torch.float64), []).index(scales)
+    present = [m for m in range(guidance.points) if bool((which == m).any())]
+    means = {k: torch.stack([d[which == m].mean() for m in present]).to(torch.float64) for k, d in distances.items()}
+    finite = [v for v in means.values() if bool(torch.isfinite(v).all())]
+    if not finite:
+        return {k: math.inf for k in distances}
+    best = torch.stack(finite).min(0).values.clamp_min(1e-300)
+    return {k: float((v / best).mean()) if bool(torch.isfinite(v).all()) else math.inf for k, v in means.items()}
 
 
 def scales_of(cond: Any) -> Tensor:

@@ -37,7 +37,8 @@ from .budget import Cost, counted
 from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoint
 from .config import LearnConfig
 from .engine import AdamConfig, AdamState, fit, init_state
-from .guidance import GuidanceParams, GuidanceSolver, ScaledSolver, guidance_pairs_cond, scales_of
+from .guidance import (GuidanceParams, GuidanceSolver, ScaledSolver, guidance_pairs_cond, relative_scores,
+                       scale_weights, scales_of)
 from .objectives import get_distance
 from .pairs import Pairs, split_pairs, val_size
 from .params import SolverParams
@@ -241,7 +242,11 @@ def learn(
         start_key, ranked = resume.start, resume.extra.get("ranked", {})
     elif len(candidates) > 1:
         on_rank = Pairs(model, val.subset(range(n_rank)), dist, cfg.decode, chunk)
-        ranked = {k: on_rank.mean(s) for k, s in candidates.items()}
+        if cfg.guidance is not None:  # each scale alike: distances relative to the best candidate's at that scale
+            ranked = relative_scores({k: on_rank.each(s) for k, s in candidates.items()},
+                                     scales_of(on_rank.data.cond), cfg.guidance)
+        else:
+            ranked = {k: on_rank.mean(s) for k, s in candidates.items()}
         start_key = cfg.rank.choose(ranked)
     else:
         start_key, ranked = next(iter(candidates)), {}
@@ -253,7 +258,14 @@ def learn(
     start_state = {k: v.detach().clone() for k, v in params.state_dict().items()}
     with torch.no_grad():
         start = _detached(params.solver())
-        val_start = on_val.mean(start)
+        if isinstance(params, GuidanceParams):  # every training scale counts alike: distances relative to the start's
+            on_val.weights = on_train.weights = None
+            each = on_val.each(start)
+            weight = scale_weights(scales_of(val.cond), each, params.guidance)
+            on_val.weights, on_train.weights = weight(scales_of(val.cond)), weight(scales_of(train.cond))
+            val_start = float((each * on_val.weights).mean())
+        else:
+            val_start = on_val.mean(start)
 
     log.info("%s nfe=%d from %s (validation %.4g): %d steps (%s) on %d training pairs", method, nfe, start_key,
              val_start, total, ", ".join(f"{p.part} {n}" for p, n in zip(recipe.phases, steps)), len(train))

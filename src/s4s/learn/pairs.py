@@ -34,6 +34,7 @@ class Pairs:
     decode: Callable[[Tensor], Tensor] | None = None
     chunk: int = 256
     checkpointing: bool = False  # recompute each model call in the backward pass
+    weights: Tensor | None = None  # per pair: a multiplier of its distance (``[len(data)]``)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -50,8 +51,10 @@ class Pairs:
                 sel = torch.nonzero(which == m).flatten()
                 parts.append(self._loss(solver.solvers[m], idx[sel], None if shift is None else shift[sel]))
                 order.append(sel)
-            return torch.cat(parts)[torch.argsort(torch.cat(order))]
-        return self._loss(solver, idx, shift)
+            out = torch.cat(parts)[torch.argsort(torch.cat(order))]
+        else:
+            out = self._loss(solver, idx, shift)
+        return out if self.weights is None else out * self.weights[idx].to(out)
 
     def _loss(self, solver: Solver, idx: Tensor, shift: Tensor | None) -> Tensor:
         noise = self.data.noise[idx] if shift is None else self.data.noise[idx] + shift
