@@ -29,7 +29,7 @@ import torch
 import s4s
 from s4s import metrics, zoo
 from s4s._atomic import write_text_atomic
-from s4s.learn.learner import CANDIDATE_SCHEDULES, CANDIDATE_SOLVERS
+from s4s.learn.learner import CANDIDATE_SCHEDULES, CANDIDATE_SOLVERS, parse_start
 from s4s.models import guided
 from s4s.teacher import TeacherSpec, generate_teacher
 
@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/guidance-range")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--start", help="BASE/SCHEDULE the range learn starts from (LearnConfig(base=, schedule=)) "
+                                        "instead of the candidate ranked best over the range, e.g. deis/logsnr")
     parser.add_argument("--reuse", nargs="+", metavar="JSON", default=[],
                         help="take the single-scale and hand-designed figures of (NFE, scale) from these earlier "
                              "runs (they do not depend on the range learner) and learn only the range solvers")
@@ -85,8 +87,9 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for nfe in args.nfe:
         start = time.perf_counter()
-        ranged = s4s.learn(free, nfe, cond=labels, config=s4s.LearnConfig(guidance=tuple(args.range),
-                                                                           cache_dir=args.cache))
+        base, schedule = parse_start(args.start) if args.start else (None, None)
+        ranged = s4s.learn(free, nfe, cond=labels, config=s4s.LearnConfig(guidance=tuple(args.range), base=base,
+                                                                           schedule=schedule, cache_dir=args.cache))
         ranged_seconds = time.perf_counter() - start
         ranged.save(out / f"digits-cfg{args.range[0]:g}-{args.range[1]:g}-s4s_alt-nfe{nfe}.json")
         row: dict[str, Any] = {"nfe": nfe, "range": args.range, "range_cost": ranged.meta["cost"],

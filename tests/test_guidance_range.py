@@ -156,15 +156,17 @@ def test_each_scale_counts_alike_relative_to_the_start():
     assert float(only(torch.tensor([mid], dtype=torch.float64))[0]) == pytest.approx((2.0 + 0.5) / 2)
 
 
-def test_the_start_of_a_range_is_ranked_relative_to_the_best_at_each_scale():
-    from s4s.learn.guidance import relative_scores
-
-    g = GuidanceRange(1.0, 8.0, degree=1, points=2)
-    scales = torch.tensor([1.0, 8.0], dtype=torch.float64)
-    distances = {"a": torch.tensor([0.10, 4.0]), "b": torch.tensor([0.05, 4.4]), "c": torch.tensor([math.nan, 1.0])}
-    scores = relative_scores(distances, scales, g)
-    # a's mean distance (2.05) is below b's (2.225), but b is twice as good at scale 1 and 10% worse at 8
-    assert scores["a"] == pytest.approx((2.0 + 1.0) / 2) and scores["b"] == pytest.approx((1.0 + 1.1) / 2)
+def test_the_start_of_a_range_is_the_best_candidate_at_its_middle():
     from s4s.learn import RankStarts
+    from s4s.learn.guidance import middle_scores
 
-    assert scores["c"] == math.inf and RankStarts().choose(scores) == "b"
+    g = GuidanceRange(1.0, 8.0, points=4)  # scales 1, 2, 4, 8: the middle ones are 2 and 4
+    scales = torch.tensor(g.scales, dtype=torch.float64)
+    distances = {"low": torch.tensor([0.1, 0.5, 0.9, 9.0]), "mid": torch.tensor([0.3, 0.2, 0.4, 2.0]),
+                 "high": torch.tensor([0.9, 0.9, 0.9, 0.5])}
+    scores = middle_scores(distances, scales, g)
+    assert scores == pytest.approx({"low": 0.7, "mid": 0.3, "high": 0.9})
+    assert RankStarts().choose(scores) == "mid"
+    odd = GuidanceRange(1.0, 4.0, points=3)
+    assert middle_scores({"a": torch.tensor([5.0, 1.0, 5.0])}, torch.tensor(odd.scales, dtype=torch.float64),
+                         odd) == {"a": 1.0}

@@ -12,9 +12,10 @@ Training pairs are drawn at a few fixed scales spread evenly in ``u``
 (:attr:`GuidanceRange.scales`); a batch of pairs is sampled scale by scale
 (:class:`ScaledSolver`), so the model-evaluation count equals a single-scale learn's. Each
 scale's distances are divided by the start solver's mean distance at that scale
-(:func:`scale_weights`), and the start is ranked the same way (:func:`relative_scores`):
-errors grow with the scale, and without it the objective would serve the largest scales at
-the expense of the smallest.
+(:func:`scale_weights`): errors grow with the scale, and without it the objective would
+serve the largest scales at the expense of the smallest. The start (``theta_0``, the solver
+at the middle of the range) is the hand-designed candidate best at the middle training
+scales (:func:`middle_scores`).
 """
 
 from __future__ import annotations
@@ -287,18 +288,17 @@ def scale_weights(scales: Tensor, distances: Tensor, guidance: GuidanceRange) ->
     return weight
 
 
-def relative_scores(distances: dict[str, Tensor], scales: Tensor, guidance: GuidanceRange) -> dict[str, float]:
-    """Each candidate's mean over the training scales of its mean distance there divided by the
-    best candidate's at that scale (1 is best everywhere; ``inf`` for non-finite distances), so
-    the start of a guidance-range learn serves every scale, not only the largest-error ones."""
+def middle_scores(distances: dict[str, Tensor], scales: Tensor, guidance: GuidanceRange) -> dict[str, float]:
+    """Each candidate's mean distance on the pairs at the range's middle training scales (the
+    middle one, or the two around ``u = 0``): the start of a guidance-range learn is the
+    polynomial's constant term, the solver at the middle of the range, so it is ranked there."""
     which = ScaledSolver(torch.tensor(guidance.scales, dtype=torch.float64), []).index(scales)
-    present = [m for m in range(guidance.points) if bool((which == m).any())]
-    means = {k: torch.stack([d[which == m].mean() for m in present]).to(torch.float64) for k, d in distances.items()}
-    finite = [v for v in means.values() if bool(torch.isfinite(v).all())]
-    if not finite:
-        return {k: math.inf for k in distances}
-    best = torch.stack(finite).min(0).values.clamp_min(1e-300)
-    return {k: float((v / best).mean()) if bool(torch.isfinite(v).all()) else math.inf for k, v in means.items()}
+    half = guidance.points // 2
+    middle = [half] if guidance.points % 2 else [half - 1, half]
+    mask = (which == middle[0]) | (which == middle[-1])
+    if not bool(mask.any()):
+        mask = torch.ones_like(which, dtype=torch.bool)
+    return {k: float(d[mask].mean()) for k, d in distances.items()}
 
 
 def scales_of(cond: Any) -> Tensor:

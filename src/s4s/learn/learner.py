@@ -37,7 +37,7 @@ from .budget import Cost, counted
 from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoint
 from .config import LearnConfig
 from .engine import AdamConfig, AdamState, fit, init_state
-from .guidance import (GuidanceParams, GuidanceSolver, ScaledSolver, guidance_pairs_cond, relative_scores,
+from .guidance import (GuidanceParams, GuidanceSolver, ScaledSolver, guidance_pairs_cond, middle_scores,
                        scale_weights, scales_of)
 from .objectives import get_distance
 from .pairs import Pairs, split_pairs, val_size
@@ -242,9 +242,9 @@ def learn(
         start_key, ranked = resume.start, resume.extra.get("ranked", {})
     elif len(candidates) > 1:
         on_rank = Pairs(model, val.subset(range(n_rank)), dist, cfg.decode, chunk)
-        if cfg.guidance is not None:  # each scale alike: distances relative to the best candidate's at that scale
-            ranked = relative_scores({k: on_rank.each(s) for k, s in candidates.items()},
-                                     scales_of(on_rank.data.cond), cfg.guidance)
+        if cfg.guidance is not None:  # the start is the polynomial's constant term: the range's middle
+            ranked = middle_scores({k: on_rank.each(s) for k, s in candidates.items()},
+                                   scales_of(on_rank.data.cond), cfg.guidance)
         else:
             ranked = {k: on_rank.mean(s) for k, s in candidates.items()}
         start_key = cfg.rank.choose(ranked)
