@@ -184,3 +184,24 @@ def test_a_guidance_range_is_learned_once_and_used_at_one_scale(tmp_path, capsys
         assert message in capsys.readouterr().err
     assert main(["learn", *digits, "--guidance", "8:1", "--nfe", "3", "--out", str(tmp_path / "bad.json")]) == 2
     assert "a range LO:HI with 0 < LO < HI" in capsys.readouterr().err
+
+
+def test_the_latent_digits_model_is_judged_on_its_decoded_images(tmp_path, capsys, monkeypatch):
+    from s4s import metrics
+
+    seen = []
+    fd = metrics.fd_digits
+    monkeypatch.setattr(metrics, "fd_digits", lambda x, *a: seen.append(tuple(x.shape[1:])) or fd(x, *a))
+    assert main(["eval", "--model", "digits-sd3", "--guidance", "2", "--solver", "ddim", "--nfe", "3",
+                 "--seeds", "0-3", "--teacher", "unipc:8"]) == 0
+    assert seen == [(1, 8, 8)]  # the VAE's images, not the 4x4x4 latents
+    assert "fd_digits" in json.loads(capsys.readouterr().out.splitlines()[0])
+    from PIL import Image
+
+    png = tmp_path / "sd3.png"
+    assert main(["sample", "--model", "digits-sd3", "--guidance", "2", "--solver", "ddim", "--nfe", "3",
+                 "--seeds", "0-3", "--out", str(png)]) == 0
+    pixels = tmp_path / "digits.png"
+    assert main(["sample", "--model", "digits", "--solver", "ddim", "--nfe", "3", "--seeds", "0-3",
+                 "--out", str(pixels)]) == 0
+    assert Image.open(png).size == Image.open(pixels).size  # a grid of decoded 8x8 digits, not 4x4 latents

@@ -375,8 +375,10 @@ def _evaluate(model: Any, solver: Any, data: Any, digits: bool) -> dict[str, flo
     with torch.no_grad():
         x = solver.sample(model, data.noise, data.cond).cpu()
     out = {"rmse": metrics.rmse(x, data.samples.cpu()), "rmse_se": metrics.rmse_se(x, data.samples.cpu())}
-    if digits:
-        out["fd_digits"] = metrics.fd_digits(x)
+    if digits:  # on images: a latent model's (digits-sd3) decoded first
+        decode = getattr(model, "decode", None)
+        with torch.no_grad():
+            out["fd_digits"] = metrics.fd_digits(x if decode is None else decode(x.to(data.noise.device)).cpu())
     return out
 
 
@@ -457,6 +459,10 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if out.suffix == ".png":
         from .viz import save_grid
 
+        decode = getattr(model, "decode", None)  # a latent model's PNG shows its decoded images
+        if decode is not None:
+            with torch.no_grad():
+                x = decode(x.to(args.device)).cpu()
         save_grid({f"{solver.name} {solver.nfe} NFE": x}, out)
     else:  # .safetensors (_check_out admits no other suffix)
         from safetensors.torch import save_file
