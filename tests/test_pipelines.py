@@ -70,6 +70,15 @@ def recording_starts(scheduler, name):
     return starts
 
 
+def learned_at_strength(model, method, start, teacher_grid, cond="model"):
+    """A 3-step solver learned (4 steps, 8 pairs) for image-to-image at strength 0.6 from
+    ``start`` (BASE/SCHEDULE), its teacher UniPC at 24 NFE on ``teacher_grid``."""
+    base, schedule = start.split("/")
+    return s4s.learn(model, nfe=3, method=method, num_samples=8, cond=model.conditions if cond == "model" else cond,
+                     config=s4s.LearnConfig(teacher=s4s.TeacherSpec("unipc", 24, teacher_grid), iters=4, base=base,
+                                            schedule=schedule, strength=0.6))
+
+
 def decoded(model, x):
     with torch.no_grad():
         return (model.decode(x) / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).numpy()
@@ -288,9 +297,7 @@ def test_image_to_image_at_strength_0_6_with_a_solver_learned_for_that_start(tmp
     text = tiny_stable_diffusion(tmp_path)
     pipe = img2img(StableDiffusionImg2ImgPipeline, text)
     model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=3.0)
-    teacher = s4s.TeacherSpec("unipc", 24, "karras")
-    solver = s4s.learn(model, nfe=3, method="s4s_alt", num_samples=8, cond=model.conditions, config=s4s.LearnConfig(
-        teacher=teacher, iters=4, base="dpmpp_2m", schedule="karras", strength=0.6))
+    solver = learned_at_strength(model, "s4s_alt", "dpmpp_2m/karras", "karras")
     start = s4s.models.strength_level(model, 0.6)
     assert solver.meta["strength"] == 0.6 and float(solver.sigmas[0]) == pytest.approx(start)
     assert 0.5 < float(s4s.models.DiscreteVP(pipe.scheduler.alphas_cumprod).sigma_to_t(torch.tensor(start))) / 999 < 0.7
@@ -318,9 +325,7 @@ def test_sd3_image_to_image_with_a_solver_learned_for_that_start(sd3):
 
     pipe = img2img(StableDiffusion3Img2ImgPipeline, sd3)
     model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=3.0, max_sequence_length=TOKENS)
-    teacher = s4s.TeacherSpec("unipc", 24, "time_uniform")
-    solver = s4s.learn(model, nfe=3, method="s4s", num_samples=8, cond=model.conditions, config=s4s.LearnConfig(
-        teacher=teacher, iters=4, base="dpmpp_2m", schedule="time_uniform+zero", strength=0.6))
+    solver = learned_at_strength(model, "s4s", "dpmpp_2m/time_uniform+zero", "time_uniform")
     scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
     steps = scheduler.img2img_steps()["skip"]  # SD3 skips int(steps - steps * strength)
     starts = recording_starts(scheduler, "scale_noise")
@@ -340,9 +345,7 @@ def test_sdxl_image_to_image_with_a_solver_learned_for_that_start(tmp_path):
     text = tiny_sdxl(tmp_path)
     pipe = img2img(StableDiffusionXLImg2ImgPipeline, text)
     model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=4.0)
-    teacher = s4s.TeacherSpec("unipc", 24, "karras")
-    solver = s4s.learn(model, nfe=3, method="ld3", num_samples=8, cond=model.conditions, config=s4s.LearnConfig(
-        teacher=teacher, iters=4, base="dpmpp_2m", schedule="karras", strength=0.6))
+    solver = learned_at_strength(model, "ld3", "dpmpp_2m/karras", "karras")
     scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
     starts = recording_starts(scheduler, "add_noise")
     image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(8))
@@ -379,9 +382,7 @@ def test_flux_image_to_image_with_a_solver_learned_for_that_start(tmp_path):
     pipe = img2img(FluxImg2ImgPipeline, text)
     model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=3.5, height=16, width=16,
                                max_sequence_length=TOKENS)
-    teacher = s4s.TeacherSpec("unipc", 24, "time_uniform")
-    solver = s4s.learn(model, nfe=3, method="s4s", num_samples=8, config=s4s.LearnConfig(
-        teacher=teacher, iters=4, base="ipndm", schedule="time_uniform+zero", strength=0.6))
+    solver = learned_at_strength(model, "s4s", "ipndm/time_uniform+zero", "time_uniform", cond=None)
     scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
     starts = recording_starts(scheduler, "scale_noise")
     image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(8))

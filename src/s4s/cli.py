@@ -171,21 +171,19 @@ def _solver(args: argparse.Namespace, model: Any) -> Any:
     from . import load_solver, make_solver
 
     if args.solver and Path(args.solver).suffix == ".json":
-        try:
-            solver = load_solver(args.solver)
-        except ValueError as e:
-            if "load_guidance_solver" not in str(e):
-                raise
-            from .learn.guidance import load_guidance_solver
+        from .learn.guidance import is_guidance_solver_file, load_guidance_solver
 
+        if not is_guidance_solver_file(args.solver):
+            solver = load_solver(args.solver)
+        else:
             if not isinstance(args.guidance, float):
                 ranged = load_guidance_solver(args.solver).guidance
                 raise UsageError(f"{args.solver} holds a solver for guidance scales {ranged.lo:g} to {ranged.hi:g}: "
-                                 "pass --guidance W for one of them") from None
+                                 "pass --guidance W for one of them")
             try:
                 solver = load_guidance_solver(args.solver).at(guidance=args.guidance)
-            except ValueError as e2:
-                raise UsageError(f"--guidance: {e2}") from None
+            except ValueError as e:
+                raise UsageError(f"--guidance: {e}") from None
         _check_fit(args, solver, model)
         return solver
     if not args.solver:

@@ -272,15 +272,6 @@ def _sdxl_time_ids(pipe: Any, size: tuple[int, int], pooled: Tensor, dtype: torc
     return ids, ids
 
 
-def _is_guidance_file(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` holds a solver for a range of guidance scales (its format says so)."""
-    try:
-        with open(path, "rb") as f:
-            return b'"s4s-guidance-solver"' in f.read(256)
-    except OSError:
-        return False
-
-
 def _as_solver(solver: Solver | dict[str, Any] | str | os.PathLike[str]) -> Solver:
     if isinstance(solver, Solver):
         return solver
@@ -422,10 +413,10 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         ignored; a flow-matching scheduler's config (``FlowMatchEulerDiscreteScheduler``'s, or a
         multistep solver's with ``use_flow_sigmas``) gives ``frame="flow"``.
         """
-        from ..learn.guidance import GuidanceSolver, load_guidance_solver
+        from ..learn.guidance import GuidanceSolver, is_guidance_solver_file, load_guidance_solver
         from .diffusers_flow import is_flow_scheduler_config
 
-        if isinstance(solver, (str, os.PathLike)) and _is_guidance_file(solver):
+        if isinstance(solver, (str, os.PathLike)) and is_guidance_solver_file(solver):
             solver = load_guidance_solver(solver)
         if isinstance(solver, GuidanceSolver):
             if guidance is None:

@@ -26,7 +26,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -96,6 +96,18 @@ def _legendre(u: float, degree: int) -> list[float]:
     return p[1:degree + 1]
 
 
+def training_index(scales: Sequence[float] | Tensor, w: Tensor) -> Tensor:
+    """For each scale in ``w`` (``[B]``), the index of the training scale (of ``scales``) it
+    is; a scale that is none of them is a ``ValueError``."""
+    grid = torch.as_tensor(scales, dtype=torch.float64).cpu().reshape(1, -1)
+    w = torch.as_tensor(w, dtype=torch.float64).cpu().reshape(-1, 1)
+    gap = (w - grid).abs()
+    best = gap.argmin(1)
+    if bool((gap.gather(1, best[:, None]).squeeze(1) > 1e-6 * w.squeeze(1).abs()).any()):
+        raise ValueError(f"teacher pairs at guidance scales other than the training scales {grid.flatten().tolist()}")
+    return best
+
+
 @dataclass
 class ScaledSolver:
     """Solvers at the training scales ``scales`` (``[M]``): what a guidance-range learn optimises.
@@ -106,12 +118,7 @@ class ScaledSolver:
 
     def index(self, w: Tensor) -> Tensor:
         """For each scale in ``w`` (``[B]``), the index of its training scale."""
-        w = torch.as_tensor(w, dtype=torch.float64).cpu().reshape(-1, 1)
-        gap = (w - self.scales.reshape(1, -1)).abs()
-        best = gap.argmin(1)
-        if bool((gap.gather(1, best[:, None]).squeeze(1) > 1e-6 * w.squeeze(1).abs()).any()):
-            raise ValueError(f"teacher pairs at guidance scales other than the training scales {self.scales.tolist()}")
-        return best
+        return training_index(self.scales, w)
 
     def detached(self) -> "ScaledSolver":
         return ScaledSolver(self.scales, [s.with_(sigmas=s.sigmas.detach(), model_sigmas=s.model_sigmas.detach(),
@@ -248,6 +255,20 @@ class GuidanceSolver:
         return path
 
 
+def is_guidance_solver_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a readable JSON file in this format (not a one-scale solver file)."""
+    from .._json import MAX_BYTES, parse_json
+
+    p = Path(path)
+    try:
+        if not p.is_file() or p.stat().st_size > MAX_BYTES:
+            return False
+        data = parse_json(p.read_bytes(), str(p))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
 def load_guidance_solver(path: str | os.PathLike[str]) -> GuidanceSolver:
     """A :class:`GuidanceSolver` from a file :meth:`GuidanceSolver.save` wrote."""
     from .._json import MAX_BYTES, parse_json
@@ -275,15 +296,14 @@ def scale_weights(scales: Tensor, distances: Tensor, guidance: GuidanceRange) ->
     is the mean over scales of the distance relative to the start's, and a scale whose errors
     are small (low guidance) counts as much as one whose errors are large. A scale without
     pairs, or with a zero mean, gets the mean weight of the others."""
-    grid = torch.tensor(guidance.scales, dtype=torch.float64)
-    which = ScaledSolver(grid, []).index(scales)
+    which = training_index(guidance.scales, scales)
     means = torch.stack([distances[which == m].mean() if bool((which == m).any()) else torch.tensor(math.nan)
-                         for m in range(len(grid))]).to(torch.float64)
+                         for m in range(guidance.points)]).to(torch.float64)
     table = torch.where(torch.isfinite(means) & (means > 0), 1 / means, torch.tensor(math.nan, dtype=torch.float64))
     table = torch.where(torch.isnan(table), table[~torch.isnan(table)].mean(), table)
 
     def weight(w: Tensor) -> Tensor:
-        return table[ScaledSolver(grid, []).index(w)]
+        return table[training_index(guidance.scales, w)]
 
     return weight
 
@@ -292,7 +312,7 @@ def middle_scores(distances: dict[str, Tensor], scales: Tensor, guidance: Guidan
     """Each candidate's mean distance on the pairs at the range's middle training scales (the
     middle one, or the two around ``u = 0``): the start of a guidance-range learn is the
     polynomial's constant term, the solver at the middle of the range, so it is ranked there."""
-    which = ScaledSolver(torch.tensor(guidance.scales, dtype=torch.float64), []).index(scales)
+    which = training_index(guidance.scales, scales)
     half = guidance.points // 2
     middle = [half] if guidance.points % 2 else [half - 1, half]
     mask = (which == middle[0]) | (which == middle[-1])

@@ -38,7 +38,7 @@ from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoin
 from .config import LearnConfig
 from .engine import AdamConfig, AdamState, fit, init_state
 from .guidance import (GuidanceParams, GuidanceSolver, ScaledSolver, guidance_pairs_cond, middle_scores,
-                       scale_weights, scales_of)
+                       scale_weights, scales_of, training_index)
 from .objectives import get_distance
 from .pairs import Pairs, split_pairs, val_size
 from .params import SolverParams
@@ -193,7 +193,7 @@ def learn(
         if teacher_data is None and cond is None:
             raise ValueError("a guidance-range learn needs the plain condition of each seed: cond=...")
         if teacher_data is not None:
-            ScaledSolver(torch.tensor(cfg.guidance.scales, dtype=torch.float64), []).index(scales_of(teacher_data.cond))
+            training_index(cfg.guidance.scales, scales_of(teacher_data.cond))
     started = time.perf_counter()
     cost = Cost()
     full = model
