@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,zoo]"
+	# k-diffusion's real wrappers for the ComfyUI tests; its declared dependencies (wandb, clip,
+	# torchvision, a newer CUDA torch, ...) serve its training code, not the wrappers
+	$(PY) -m pip install --quiet -c constraints.txt --no-deps k-diffusion
 	touch $(STAMP)
 
 demo: $(STAMP)

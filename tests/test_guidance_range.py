@@ -115,7 +115,7 @@ def test_a_range_learn_costs_what_a_single_scale_learn_costs_and_gives_a_solver_
     for source in (ranged, path):
         scheduler = S4SScheduler.from_solver(source, guidance=3.0, frame="flow")
         assert torch.equal(scheduler.solver.b, at.b) and torch.equal(scheduler.solver.sigmas, at.sigmas)
-    with pytest.raises(ValueError, match="guidance scales 1 to 8: pass the pipeline's guidance_scale"):
+    with pytest.raises(ValueError, match=r"guidance scales 1 to 8: give the scale to sample at \(the pipeline's guidance_scale"):
         S4SScheduler.from_solver(path, frame="flow")
     with pytest.raises(ValueError, match=r"outside \[1, 8\]"):
         S4SScheduler.from_solver(ranged, guidance=12.0, frame="flow")

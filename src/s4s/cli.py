@@ -559,6 +559,14 @@ def cmd_zoo_train(args: argparse.Namespace) -> None:
         bar(None)
 
 
+def cmd_comfyui_install(args: argparse.Namespace) -> None:
+    from .integrations.comfyui import install, solver_dir
+
+    path = install(args.path, force=args.force)
+    print(f"wrote {path}; restart ComfyUI (s4s must be installed in its Python) and find the S4S nodes under "
+          f"sampling/s4s; solver files are read from and written to {solver_dir()} ($S4S_COMFYUI_SOLVERS)")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
@@ -678,6 +686,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
     p.set_defaults(func=cmd_zoo_train)
+
+    comfy = sub.add_parser("comfyui", help="ComfyUI nodes").add_subparsers(dest="comfyui_command", required=True)
+    p = comfy.add_parser("install", help="write the s4s nodes' loader into a ComfyUI folder's custom_nodes")
+    p.add_argument("path", help="the ComfyUI folder (or its custom_nodes folder)")
+    p.add_argument("--force", action="store_true", help="replace another file at custom_nodes/comfyui-s4s/__init__.py")
+    p.set_defaults(func=cmd_comfyui_install)
 
     p = sub.add_parser("demo", help="the main job: learn S4S-Alt for digits and compare (writes docs/ files)")
     p.add_argument("--out", default="docs")

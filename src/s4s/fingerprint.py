@@ -38,6 +38,8 @@ def fingerprint(model: Denoiser, shape: tuple[int, ...], cond: Cond | None = Non
     row too, when it is a small tensor, so the probe can be repeated; otherwise no probe)."""
     out = {"name": model.name, "sigma_min": model.sigma_min, "sigma_max": model.sigma_max,
            "time": model.time.name, "shape": list(shape), "probe_dtype": str(dtype).removeprefix("torch.")}
+    if getattr(model, "timesteps", None) in ("integer", "continuous"):  # what the network is fed (set by the adapters)
+        out["timesteps"] = model.timesteps  # type: ignore[attr-defined]
     host = getattr(model, "host", None)
     if isinstance(host, dict):  # the pipeline settings a host integration recorded (shift, resolution, ...)
         out["host"] = dict(host)

@@ -17,7 +17,7 @@ an :class:`s4s.Denoiser` in the EDM/VE frame (``x = x0 + sigma * n``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -263,7 +263,9 @@ def vp_denoiser(
         return vp_to_x0(x, sigma, out, prediction)
 
     time = TimeMap(schedule.sigma_to_t, schedule.t_to_sigma, name="vp-t")
-    return Denoiser(fn, schedule.sigma_min, schedule.sigma_max, sigma_data, time=time, name=name)
+    model = Denoiser(fn, schedule.sigma_min, schedule.sigma_max, sigma_data, time=time, name=name)
+    model.timesteps = "integer" if round_time else "continuous"  # type: ignore[attr-defined]
+    return model
 
 
 def flow_denoiser(
@@ -305,7 +307,9 @@ def flow_denoiser(
         return t / (1 - t)
 
     time = TimeMap(sigma_to_tau, tau_to_sigma, name=f"flow-tau(shift={shift:g})")
-    return Denoiser(fn, t_min / (1 - t_min), t_max / (1 - t_max), sigma_data, time=time, name=name)
+    model = Denoiser(fn, t_min / (1 - t_min), t_max / (1 - t_max), sigma_data, time=time, name=name)
+    model.timesteps = "continuous"  # type: ignore[attr-defined]
+    return model
 
 
 def _pair(cond: Any, uncond: Any) -> Any:
@@ -349,10 +353,11 @@ def guided(model: Denoiser, scale: float | None, uncond: Any) -> Denoiser:
         d_cond, d_uncond = out.chunk(2)
         return d_uncond + w * (d_cond - d_uncond)
 
-    return Denoiser(
+    out = Denoiser(
         fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time,
         name=f"{model.name}+cfg{'(per sample)' if fixed is None else f'{fixed:g}'}",
     )
+    return carry(model, out, ("timesteps",))  # what the network is fed; the rest is the caller's to set
 
 
 def with_guidance(cond: Any, guidance: Tensor | float, rows: int | None = None) -> dict[str, Any]:
@@ -370,8 +375,16 @@ def with_guidance(cond: Any, guidance: Tensor | float, rows: int | None = None) 
     return {"cond": cond, "guidance": w}
 
 
-CARRIED = ("sample_shape", "conditions", "decode", "host")
+CARRIED = ("sample_shape", "conditions", "decode", "host", "timesteps")
 """Attributes an integration sets on a model that a view of it keeps."""
+
+
+def carry(source: Denoiser, view: Denoiser, names: Sequence[str] = CARRIED) -> Denoiser:
+    """``view`` with ``source``'s :data:`CARRIED` attributes (those it has); returns ``view``."""
+    for name in names:
+        if hasattr(source, name):
+            setattr(view, name, getattr(source, name))
+    return view
 
 
 def strength_level(model: Denoiser, strength: float) -> float:
@@ -394,9 +407,7 @@ def partial_denoising(model: Denoiser, strength: float) -> Denoiser:
     top = strength_level(model, strength)
     view = Denoiser(model, model.sigma_min, top, model.sigma_data, time=model.time,
                     name=f"{model.name}@strength{strength:g}")
-    for name in CARRIED:
-        if hasattr(model, name):
-            setattr(view, name, getattr(model, name))
+    carry(model, view)
     view.strength = float(strength)  # type: ignore[attr-defined]
     if isinstance(getattr(model, "host", None), dict):
         view.host = {**model.host, "strength": float(strength)}  # type: ignore[attr-defined]

@@ -33,7 +33,8 @@ from .. import conds
 from .._json import parse_json
 from ..frame import Denoiser
 from ..io import load_solver, solver_from_dict, solver_to_dict
-from ..models import DiscreteVP, guided, vp_input, vp_to_x0, vp_denoiser
+from ..k_diffusion import check_timesteps
+from ..models import DiscreteVP, carry, guided, vp_input, vp_to_x0, vp_denoiser
 from ..solvers.table import Solver, Stepper
 
 __all__ = ["from_diffusers", "load_pipeline", "S4SScheduler"]
@@ -256,7 +257,7 @@ def with_fixed_condition(model: Denoiser, cond: Any) -> Denoiser:
     def fn(x: Tensor, sigma: Tensor, given: Any = None) -> Tensor:
         return model(x, sigma, conds.take(cond, [0] * x.shape[0]) if given is None else given)
 
-    return Denoiser(fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time, name=model.name)
+    return carry(model, Denoiser(fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time, name=model.name))
 
 
 def _sdxl_time_ids(pipe: Any, size: tuple[int, int], pooled: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
@@ -377,6 +378,7 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
             self.alphas_cumprod = betas.alphas_cumprod
             self.frame = _VPFrame(self.alphas_cumprod, prediction_type, round_time)
             self.vp = self.frame.vp
+            check_timesteps(self.solver, "integer" if round_time else "continuous", "this S4SScheduler")
         else:
             raise ValueError(f"frame must be 'vp' or 'flow', got {frame!r}")
         first, start = float(self.solver.model_sigmas[0]), float(self.solver.sigmas[0])
@@ -413,19 +415,11 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         ignored; a flow-matching scheduler's config (``FlowMatchEulerDiscreteScheduler``'s, or a
         multistep solver's with ``use_flow_sigmas``) gives ``frame="flow"``.
         """
-        from ..learn.guidance import GuidanceSolver, is_guidance_solver_file, load_guidance_solver
+        from ..learn.guidance import GuidanceSolver, solver_at
         from .diffusers_flow import is_flow_scheduler_config
 
-        if isinstance(solver, (str, os.PathLike)) and is_guidance_solver_file(solver):
-            solver = load_guidance_solver(solver)
-        if isinstance(solver, GuidanceSolver):
-            if guidance is None:
-                raise ValueError(f"this solver was learned for guidance scales {solver.guidance.lo:g} to "
-                                 f"{solver.guidance.hi:g}: pass the pipeline's guidance_scale as guidance=")
-            solver = solver.at(guidance=guidance)
-        elif guidance is not None:
-            raise ValueError("guidance= selects a scale of a solver learned for a range of guidance scales; "
-                             "this solver was learned for one")
+        if isinstance(solver, (str, os.PathLike, GuidanceSolver)) or guidance is not None:
+            solver = solver_at(solver, guidance)
         known = set(inspect.signature(cls.__init__).parameters) - {"self", "solver"}
         config = {k: v for k, v in dict(scheduler_config).items() if k in known}
         if "frame" not in config and is_flow_scheduler_config(scheduler_config):

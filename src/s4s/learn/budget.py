@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from ..frame import Denoiser
+from ..models import carry
 
 __all__ = ["Cost", "counted", "GRAD_UNITS"]
 
@@ -87,8 +88,6 @@ def counted(model: Denoiser, cost: Cost) -> Denoiser:
         cost.add(int(x.shape[0]), grad)
         return model(x, sigma, *cond)
 
-    out = Denoiser(fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time, name=model.name)
-    if hasattr(model, "host"):  # what a host integration recorded goes into the solver's fingerprint
-        out.host = model.host  # type: ignore[attr-defined]
-    return out
+    # what a host integration recorded (host, timesteps) goes into the solver's fingerprint
+    return carry(model, Denoiser(fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time, name=model.name))
 

@@ -327,3 +327,26 @@ def scales_of(cond: Any) -> Tensor:
         raise ValueError("a guidance-range learn needs teacher pairs whose condition is "
                          "{'cond': ..., 'guidance': w[B]} (s4s.models.with_guidance)")
     return torch.as_tensor(cond["guidance"], dtype=torch.float64)
+
+
+def solver_at(solver: Solver | GuidanceSolver | str | os.PathLike[str], guidance: float | None = None) -> Solver:
+    """The plain solver a host runs: ``solver`` itself (or its file), or, for a solver learned
+    for a range of guidance scales (or its file), its solver at ``guidance``. A range without a
+    scale, a scale for a one-scale solver, and a scale outside the range are refused, naming
+    what to pass."""
+    from ..io import load_solver
+
+    if isinstance(solver, (str, os.PathLike)):
+        solver = load_guidance_solver(solver) if is_guidance_solver_file(solver) else load_solver(solver)
+    if isinstance(solver, GuidanceSolver):
+        if guidance is None:
+            raise ValueError(f"this solver was learned for guidance scales {solver.guidance.lo:g} to "
+                             f"{solver.guidance.hi:g}: give the scale to sample at (the pipeline's guidance_scale, "
+                             "ComfyUI's cfg)")
+        return solver.at(guidance=guidance)
+    if guidance is not None:
+        raise ValueError("a guidance scale selects one of a solver learned for a range of scales; "
+                         "this solver was learned for one")
+    if not isinstance(solver, Solver):
+        raise TypeError(f"expected an s4s.Solver, a GuidanceSolver or a solver file, got {type(solver).__name__}")
+    return solver
