@@ -181,6 +181,24 @@ def test_sigmas_round_trip_for_a_discrete_and_a_flow_model(solvers):
                 assert (out - expected).abs().max() <= 1e-4
 
 
+def test_learn_node_on_a_flow_model_and_its_solver_through_the_sampler_node(solvers):
+    with comfy_host.installed():
+        patcher = comfy_host.digits_flow_patcher()
+        with torch.inference_mode():
+            name, = S4SLearn().learn(patcher, None, None, {"samples": torch.zeros(1, 1, 8, 8)}, cfg=1.0, nfe=3,
+                                     method="s4s", num_samples=16, seed=0, filename="flow")
+        solver = s4s.load_solver(solvers / name)
+        assert solver.meta["model"]["host"]["frame"] == "flow" and solver.meta["model"]["timesteps"] == "continuous"
+        assert abs(float(solver.sigmas[0]) - 999.0) < 1e-6  # t = 0.999, where s4s's flow models start
+        sampler, = S4SSampler().get_sampler(name)
+        sigmas, = S4SSigmas().get_sigmas(patcher, name)
+        noise = torch.randn(8, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+        out = run_sampler(patcher, sampler, sigmas, noise)
+    with torch.no_grad():
+        expected = solver.sample(zoo.load("digits-flow"), noise)
+    assert (out - expected).abs().max() <= 1e-4
+
+
 def test_step_counts_and_denoise_below_one_get_a_message_naming_the_fix(learned, monkeypatch):
     folder, name, _ = learned
     monkeypatch.setenv("S4S_COMFYUI_SOLVERS", str(folder))
