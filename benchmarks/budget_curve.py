@@ -1,6 +1,6 @@
 """Held-out quality against the learning budget: ``s4s.learn`` at several ``StepBudget`` multiples.
 
-    python benchmarks/budget_curve.py [--model digits] [--nfe 6] [--budgets 0.5 1 2 4 8] [--out benchmarks/results/budget]
+    python benchmarks/budget_curve.py [--model digits] [--nfe 6] [--budgets 0.5 1 2 4 8] [--out experiments/budget-curve]
 
 One learn per budget (the default method and options otherwise; the table's teacher pairs),
 scored on the table's held-out seeds. Writes ``budget-<model>-nfe<N>.json`` and a plot of
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--nfe", type=int, default=6)
     parser.add_argument("--budgets", nargs="+", type=float, default=[0.5, 1, 2, 4, 8])
     parser.add_argument("--cache", default=".cache/teacher")
-    parser.add_argument("--out", default="benchmarks/results/budget")
+    parser.add_argument("--out", default="experiments/budget-curve")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model = MODELS[args.model]("cpu")

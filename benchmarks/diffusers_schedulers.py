@@ -1,6 +1,6 @@
 """A learned solver in a diffusers pipeline against diffusers' own multistep schedulers.
 
-    python benchmarks/diffusers_schedulers.py [--nfe 4 5] [--samples 500] [--out benchmarks/results/diffusers]
+    python benchmarks/diffusers_schedulers.py [--nfe 4 5] [--samples 500] [--out experiments/diffusers-schedulers]
 
 On the bundled `digits-ddpm` pipeline (a diffusers `DDPMPipeline`): for each NFE, images from
 `DPMSolverMultistepScheduler` and `UniPCMultistepScheduler` (pipeline defaults, and with
@@ -34,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nfe", nargs="+", type=int, default=[4, 5])
     parser.add_argument("--samples", type=int, default=500)
-    parser.add_argument("--out", default="benchmarks/results/diffusers")
+    parser.add_argument("--out", default="experiments/diffusers-schedulers")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--iters", type=int, help="learning steps (default: what s4s.learn's budget buys)")

@@ -1,6 +1,6 @@
 """What the final choice on fresh teacher pairs did, cell by cell: held-out RMSE before and after.
 
-    python benchmarks/final_choices.py benchmarks/results/fresh --before benchmarks/results/screen/learn_table.json
+    python benchmarks/final_choices.py experiments/archive/fresh --before experiments/archive/screen/learn_table.json
 
 Reads each ``MODEL-NFE/learn_table.json`` under the folder (``learn_table.py`` runs of
 ``s4s_alt`` with the final choice) with the run's log ``MODEL-NFE.log`` (the learner logs the

@@ -1,7 +1,7 @@
 """One solver learned over a range of guidance scales against solvers learned at each scale.
 
     python benchmarks/guidance_range.py [--nfe 4 5 6] [--scales 1.5 2 3 5 7.5] [--range 1 8]
-        [--samples 500] [--out benchmarks/results/guidance-range]
+        [--samples 500] [--out experiments/guidance-range]
     (or one run per NFE side by side, then --merge their guidance_range.json files)
 
 On class-conditional `digits` with classifier-free guidance (labels `seed % 10`), for each NFE:
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--scales", nargs="+", type=float, default=[1.5, 2.0, 3.0, 5.0, 7.5])
     parser.add_argument("--range", nargs=2, type=float, default=[1.0, 8.0], metavar=("LO", "HI"))
     parser.add_argument("--samples", type=int, default=500, help="held-out seeds per scale")
-    parser.add_argument("--out", default="benchmarks/results/guidance-range")
+    parser.add_argument("--out", default="experiments/guidance-range")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--start", help="BASE/SCHEDULE the range learn starts from (LearnConfig(base=, schedule=)) "

@@ -1,7 +1,7 @@
 """A learned solver inside a flow-matching pipeline against diffusers' flow schedulers.
 
     python benchmarks/latent_flow_pipeline.py [--nfe 4 5] [--samples 500] [--guidance 2]
-        [--out benchmarks/results/latent-flow]
+        [--out experiments/latent-flow-pipeline]
 
 On the bundled `digits-sd3` (a diffusers `StableDiffusion3Pipeline`: VAE latents 4x4x4, an
 SD3 transformer, prompts "0"-"9", classifier-free guidance at `--guidance`), for each NFE and
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--nfe", nargs="+", type=int, default=[4, 5])
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--guidance", type=float, default=2.0)
-    parser.add_argument("--out", default="benchmarks/results/latent-flow")
+    parser.add_argument("--out", default="experiments/latent-flow-pipeline")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """What ``s4s.learn(model, nfe)`` spends with its defaults, per bundled model and NFE.
 
-    python benchmarks/learn_cost.py [--models gmm digits ...] [--nfe 4 5 6 8] [--out benchmarks/results/cost]
+    python benchmarks/learn_cost.py [--models gmm digits ...] [--nfe 4 5 6 8] [--out experiments/learning-cost]
 
 The unit is one row through the model: 1 without autograd, 3 with (``s4s.learn.budget``).
 Teacher pairs are charged at rows x teacher NFE (512 x 200 = 102,400 with the defaults); the
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--nfe", nargs="+", type=int, default=[4, 5, 6, 8])
     parser.add_argument("--cache", default=".cache/teacher")
-    parser.add_argument("--out", default="benchmarks/results/cost")
+    parser.add_argument("--out", default="experiments/learning-cost")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = Path(args.out)

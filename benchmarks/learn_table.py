@@ -1,6 +1,6 @@
 """Learned against hand-designed solvers, per bundled model and NFE, on held-out seeds: the table.
 
-    python benchmarks/learn_table.py [--models gmm digits ...] [--nfe 3 4 5 6 8 10] [--out benchmarks/results/table]
+    python benchmarks/learn_table.py [--models gmm digits ...] [--nfe 3 4 5 6 8 10] [--out experiments/learn-table]
                                      [--plan joint:3,coef:1] [--budget 2] [--start deis/logsnr]
 
 For each model and NFE: the best hand-designed solver over {DDIM, iPNDM, DPM-Solver++(2M, 3M),
@@ -51,11 +51,11 @@ MODELS = {  # name -> loader(device)
 GRIDS = ("karras", "logsnr")
 METHODS = ("s4s", "s4s_alt", "ld3", "joint")
 PAIRS = {"gmm": 4096}  # teacher pairs to learn from; default 512. 410 training pairs of the 2-D
-# mixture fit its few mode-switching samples rather than the solver (benchmarks/HISTORY.md,
+# mixture fit its few mode-switching samples rather than the solver (experiments/LOG.md,
 # "Selection score"); 2-D pairs are cheap.
 HELD_OUT = {"gmm": 100_000}  # held-out seeds from 1,000,000; default 1,000. The 2-D mixture's error
 # sits on the few samples that switch modes: of ten blocks of 10,000 seeds, five ranked two
-# learned solvers 1% apart the other way from all 100,000 (benchmarks/HISTORY.md, "Two openings").
+# learned solvers 1% apart the other way from all 100,000 (experiments/LOG.md, "Two openings").
 
 
 def labels(seeds: list[int]) -> torch.Tensor:
@@ -84,9 +84,9 @@ def main() -> None:
     parser.add_argument("--backtrack", action="store_true", help="LearnConfig(backtrack=True) for every method")
     parser.add_argument("--start", help="BASE/SCHEDULE every method starts from (LearnConfig(base=..., schedule=...)) "
                                         "instead of the best candidate on the teacher pairs, e.g. deis/logsnr")
-    parser.add_argument("--reference", default="benchmarks/results/fresh-z/learn_table.json",
+    parser.add_argument("--reference", default="experiments/archive/fresh-z/learn_table.json",
                         help="the table the geometric mean is compared with (the README's table of the learner before)")
-    parser.add_argument("--out", default="benchmarks/results/table")
+    parser.add_argument("--out", default="experiments/learn-table")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--device", default="cpu", help="where models, teacher pairs and learning run (e.g. cuda)")

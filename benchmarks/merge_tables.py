@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--prefer-first", action="store_true",
                         help="a method in two inputs: keep the earlier input's cell (and log both) instead of failing")
-    parser.add_argument("--reference", type=Path, default=Path("benchmarks/results/fresh-z/learn_table.json"),
+    parser.add_argument("--reference", type=Path, default=Path("experiments/archive/fresh-z/learn_table.json"),
                         help="the table the checks' geometric mean compares with (learn_table.py --reference)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -1,6 +1,6 @@
 """Quality against learning cost for the optimisers tried for the learner (issue 28, item 2).
 
-    python benchmarks/optimizers.py [--model digits] [--nfe 5] [--out benchmarks/results/optimizers]
+    python benchmarks/optimizers.py [--model digits] [--nfe 5] [--out experiments/optimizers]
 
 From one start (the best hand-designed solver on the validation pairs, as the learner picks
 it), every run fits the joint parametrisation (grid, decoupled levels and coefficients:
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--runs", nargs="+", default=["lbfgs-128:150", "lbfgs-410:60", "adam-32:800", "adam-64:600"],
                         help="NAME-PAIRS:STEPS for each run")
     parser.add_argument("--cache", default=".cache/teacher")
-    parser.add_argument("--out", default="benchmarks/results/optimizers")
+    parser.add_argument("--out", default="experiments/optimizers")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     raw = MODELS[args.model]()

@@ -1,7 +1,7 @@
 """Cost on `digits`: learning memory against NFE, sampler and teacher overhead against bare
 model calls.
 
-    python benchmarks/scale.py [--out benchmarks/results/scale] [--device cpu|cuda]
+    python benchmarks/scale.py [--out experiments/scale] [--device cpu|cuda]
 
 1. Peak memory of one learning step (batch 64, the learner's loss and backward pass) for
    NFE 3..10, with and without activation checkpointing per solver step. On CPU each case
@@ -82,7 +82,7 @@ def compare(bare, ours, repeats: int, device: torch.device) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="benchmarks/results/scale")
+    parser.add_argument("--out", default="experiments/scale")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=20)

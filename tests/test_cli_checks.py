@@ -171,22 +171,6 @@ def test_a_solver_file_for_another_model_is_named_and_refused_with_strict(tmp_pa
     assert not (tmp_path / "x.png").exists()
 
 
-def test_the_readmes_own_model_runs_as_written(tmp_path, monkeypatch, capsys):
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("## Your own model on the command line", 1)[1].split("\n## ", 1)[0]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    (tmp_path / "my_model.py").write_text(code)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    commands = section.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
-    quick = ["--teacher", "unipc:40", "--num-samples", "16", "--iters", "4"]
-    assert main(commands[0].split()[1:] + quick) == 0  # s4s learn ... (a small teacher and run)
-    assert main(commands[1].split()[1:] + ["--teacher", "unipc:40", "--seeds", "0-31"]) == 0
-    assert "RMSE to the teacher" in capsys.readouterr().err
-
-
 def test_a_second_ctrl_c_while_teacher_shards_run_side_by_side_exits_130_not_an_abort(tmp_path):
     import signal
     import subprocess

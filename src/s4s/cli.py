@@ -92,6 +92,8 @@ def _resolve_model(spec: str, guidance: float | tuple[float, float] | None = Non
                               guidance_scale=guidance)
     elif ":" in spec:
         module, _, attr = spec.partition(":")
+        if os.getcwd() not in sys.path:  # the folder the command runs from, as `python -m` has it
+            sys.path.append(os.getcwd())
         try:
             factory = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as e:
@@ -636,7 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 1: from noise)")
     p.add_argument("--start", metavar="BASE/SCHEDULE",
                    help="start from this hand-designed solver, e.g. deis/logsnr, instead of the best candidate on "
-                        "the teacher pairs (the start can decide the basin: benchmarks/HISTORY.md, 'Starting points')")
+                        "the teacher pairs (the start can decide the basin: experiments/LOG.md, 'Starting points')")
     p.add_argument("--distance", default="l2", choices=["l2", "l1", "pseudo_huber"])
     p.add_argument("--seed", type=int, default=0, help="fixes the train/validation split and the result (default 0)")
     p.add_argument("--out", required=True, help="solver file to write (.json)")

@@ -61,8 +61,8 @@ class Denoiser:
         fn: the denoiser, ``fn(x[B, ...], sigma[B]) -> x0[B, ...]``; called as
             ``fn(x, sigma, cond)`` only when a condition is given. ``sigma`` has the dtype
             and device of ``x``.
-        sigma_min, sigma_max: the range of noise levels the model was trained on; default
-            schedules run from ``sigma_max`` down to ``sigma_min``.
+        sigma_min: the lowest noise level the model was trained on; default schedules end there.
+        sigma_max: the highest; default schedules start there.
         sigma_data: the data's standard deviation, if known (informational).
         time: the model's own time variable, for time-uniform schedules (default: sigma).
         name: a label used in reports and solver files.

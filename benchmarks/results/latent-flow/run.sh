@@ -1,5 +1,0 @@
-#!/bin/bash
-# The learned solver in digits-sd3's StableDiffusion3Pipeline against diffusers' flow schedulers (issue 29),
-# as run on this machine (the NFE-4 learn shared the two cores with four other jobs).
-set -euo pipefail
-python benchmarks/latent_flow_pipeline.py --nfe 4 5 --out benchmarks/results/latent-flow

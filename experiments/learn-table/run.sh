@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The README's table of the current learner: every bundled model, NFE 3-10, the four methods,
+# in four processes side by side (one thread each; models and NFEs split so that they end at
+# about the same time), then joined, with the learner issue's checks (checks.md).
+# As run for the README (2026-12-01, commit 508eb68, cache .cache/teacher): a and b side by
+# side; c and d started when a reached digits-flow (a stopped there).
+set -eu
+cd "$(dirname "$0")/../.."
+out=experiments/learn-table
+export OMP_NUM_THREADS=1
+python=${PYTHON:-.venv/bin/python}
+run() { $python benchmarks/learn_table.py --threads 1 --out $out/$1 "${@:2}" > $out/$1.log 2>&1; }
+run a --models digits-cfg2 gmm &
+run b --models digits digits-ddpm &
+run c --models digits-flow --nfe 3 4 5 6 &
+run d --models digits-flow --nfe 8 10 &
+wait
+$python benchmarks/merge_tables.py $out/a/learn_table.json $out/b/learn_table.json $out/c/learn_table.json \
+    $out/d/learn_table.json --out $out
