@@ -58,5 +58,9 @@ def on_files(files: Files, config: Any) -> Files:
     files.append(_page(config, "experiments/index.md", (experiments / "README.md").read_text()))
     files.append(_page(config, "experiments/log.md", (experiments / "LOG.md").read_text()))
     for readme in sorted(experiments.glob("*/README.md")):
-        files.append(_page(config, f"experiments/{readme.parent.name}.md", readme.read_text()))
+        name = readme.parent.name
+        text = re.sub(r"\]\(([\w.-]+\.png)\)", lambda m: f"]({name}/{m.group(1)})", readme.read_text())
+        files.append(_page(config, f"experiments/{name}.md", text))
+        for plot in sorted(readme.parent.glob("*.png")):  # the plots the README shows, beside its page
+            files.append(File.generated(config, f"experiments/{name}/{plot.name}", content=plot.read_bytes()))
     return files
