@@ -11,9 +11,11 @@ multistep solvers in their flow modes), and with `S4SScheduler` running
 `s4s.learn(model, nfe, method="s4s_alt")` (defaults: 512 teacher pairs from seeds 0-511).
 The network calls of every run are counted (a scheduler whose counted NFE exceeds the target
 is run at fewer steps). Figures: RMSE of the pipeline's latents to the teacher's (UniPC-3,
-200 NFE, Karras grid, from those latents), and FD-digits of the decoded images (the gap closed
-is ``(FD best diffusers - FD s4s) / (FD best diffusers - FD teacher)``). Markdown and JSON go
-to --out.
+200 NFE, Karras grid, from those latents), FD-digits of the decoded images against the digits
+data, and FD-digits against the teacher's decoded images (the "gap to the teacher closed" is
+``1 - FD(s4s, teacher) / FD(best diffusers, teacher)``, the teacher's own being 0). With
+``--solvers DIR`` the solvers a previous run saved there are measured instead of learned (their
+learning time and cost are read from their files). Markdown and JSON go to --out.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def main() -> None:
     parser.add_argument("--out", default="experiments/latent-flow-pipeline")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--solvers", default=None, help="measure the solvers saved in this folder instead of learning")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:
@@ -110,7 +113,8 @@ def main() -> None:
         with torch.no_grad():
             images = model.decode(x)
         return {"nfe": nfe, "rmse": metrics.rmse(x, teacher), "rmse_se": metrics.rmse_se(x, teacher),
-                "image_rmse": metrics.rmse(images, decoded_teacher), "fd": metrics.fd_digits(images)}
+                "image_rmse": metrics.rmse(images, decoded_teacher), "fd": metrics.fd_digits(images),
+                "fd_to_teacher": metrics.fd_digits(images, reference=decoded_teacher)}
 
     rows, out = [], Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -123,15 +127,20 @@ def main() -> None:
                     row["hand"][name] = score(x, used)
                     break
         start = time.perf_counter()
-        solver = s4s.learn(model, nfe, method="s4s_alt", num_samples=512, seed=0, cond=model.conditions,
-                           config=s4s.LearnConfig(cache_dir=args.cache))
-        row["learn_seconds"] = time.perf_counter() - start
+        if args.solvers:
+            solver = s4s.load_solver(Path(args.solvers) / f"digits-sd3-s4s_alt-nfe{nfe}.json")
+            row["learn_seconds"] = solver.meta["cost"]["seconds"]
+        else:
+            solver = s4s.learn(model, nfe, method="s4s_alt", num_samples=512, seed=0, cond=model.conditions,
+                               config=s4s.LearnConfig(cache_dir=args.cache))
+            row["learn_seconds"] = time.perf_counter() - start
         row["learn_cost"] = solver.meta.get("cost")
         x, used = run(S4SScheduler.from_solver(solver, **config), nfe)
         with torch.no_grad():
             direct = solver.sample(model, latents * ((1 + s0) / s0), cond)
         row["s4s_alt"] = {**score(x, used), "pipeline_vs_solver_sample": float((x - direct).abs().max())}
-        solver.save(out / f"digits-sd3-s4s_alt-nfe{nfe}.json")
+        if not args.solvers or Path(args.solvers).resolve() != out.resolve():
+            solver.save(out / f"digits-sd3-s4s_alt-nfe{nfe}.json")
         rows.append(row)
         log.info("%s", json.dumps(row))
         write_text_atomic(out / "latent_flow_pipeline.json", json.dumps(rows, indent=1))
@@ -141,21 +150,25 @@ def main() -> None:
 
 def render(rows: list[dict[str, Any]], guidance: float, samples: int) -> str:
     lines = [f"`digits-sd3`, guidance {guidance:g}, {samples} held-out latents; RMSE of the latents to the teacher's "
-             "(± standard error), FD-digits of the decoded images.", "",
-             "| NFE | scheduler | counted NFE | RMSE | image RMSE | FD |", "|---|---|---|---|---|---|"]
+             "(± standard error), FD-digits of the decoded images to the digits data and to the teacher's decoded "
+             "images.", "",
+             "| NFE | scheduler | counted NFE | RMSE | image RMSE | FD | FD to teacher |", "|---|---|---|---|---|---|---|"]
     summary = ["", "| NFE | best diffusers | its RMSE | s4s_alt RMSE | s4s_alt / best | FD teacher | FD best diffusers "
-               "| FD s4s_alt | FD gap closed | learn s | learn units |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+               "| FD s4s_alt | FD gap closed | FD to teacher: best diffusers | s4s_alt | gap to the teacher closed "
+               "| learn s | learn units |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         for name, s in [*sorted(r["hand"].items(), key=lambda kv: kv[1]["rmse"]), ("S4SScheduler(s4s_alt)", r["s4s_alt"])]:
             lines.append(f"| {r['nfe']} | {name} | {s['nfe']} | {s['rmse']:.4f} ± {s['rmse_se']:.4f} | "
-                         f"{s['image_rmse']:.4f} | {s['fd']:.2f} |")
+                         f"{s['image_rmse']:.4f} | {s['fd']:.2f} | {s['fd_to_teacher']:.2f} |")
         best_name, best = min(r["hand"].items(), key=lambda kv: kv[1]["rmse"])
         ours = r["s4s_alt"]
         closed = (best["fd"] - ours["fd"]) / (best["fd"] - r["fd_teacher"])
         units = (r.get("learn_cost") or {}).get("units", float("nan"))
         summary.append(f"| {r['nfe']} | {best_name} | {best['rmse']:.4f} | {ours['rmse']:.4f} | "
                        f"{ours['rmse'] / best['rmse']:.2f} | {r['fd_teacher']:.2f} | {best['fd']:.2f} | {ours['fd']:.2f} | "
-                       f"{100 * closed:.0f}% | {r['learn_seconds']:.0f} | {units:,.0f} |")
+                       f"{100 * closed:.0f}% | {best['fd_to_teacher']:.2f} | {ours['fd_to_teacher']:.2f} | "
+                       f"{100 * (1 - ours['fd_to_teacher'] / best['fd_to_teacher']):.0f}% | "
+                       f"{r['learn_seconds']:.0f} | {units:,.0f} |")
     return "\n".join(lines + summary) + "\n"
 
 

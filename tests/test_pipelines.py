@@ -1,5 +1,5 @@
 """The pipelines people run, as tiny random pipelines built offline (StableDiffusion3, Flux, SDXL,
-Wan 2.1 text-to-video, Sana, an unconditional Stable Diffusion): learning through ``from_diffusers``, and ``S4SScheduler``
+Wan 2.1 text-to-video, Sana, Qwen-Image, an unconditional Stable Diffusion): learning through ``from_diffusers``, and ``S4SScheduler``
 inside the pipeline equal to the decoded ``solver.sample``, in ``nfe`` network calls."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from s4s.integrations.diffusers_flow import flow_shift
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-from tiny_sd import tiny_flux, tiny_sana, tiny_sd3, tiny_sdxl, tiny_stable_diffusion, tiny_wan  # noqa: E402
+from tiny_sd import tiny_flux, tiny_qwen_image, tiny_sana, tiny_sd3, tiny_sdxl, tiny_stable_diffusion, tiny_wan  # noqa: E402
 
 PROMPTS = ["a handwritten digit 7", "a handwritten digit 3"]
 TOKENS = 8  # the pipeline's max_sequence_length (T5 positions; zeros without a T5 encoder)
@@ -39,6 +39,15 @@ def counting(network):
 
     network.forward = wrapped
     return calls, lambda: setattr(network, "forward", forward)
+
+
+def quick_flow_solver(model, nfe, method, base):
+    """A few steps of ``method`` from ``base`` on a time-uniform grid ending at 0, on 8 pairs of a
+    small teacher (UniPC-3, 24 NFE): a solver to run in a pipeline, not a good one."""
+    teacher = s4s.TeacherSpec("unipc", 24, "time_uniform")
+    data = s4s.generate_teacher(model, range(8), model.sample_shape, teacher, cond=model.conditions(list(range(8))))
+    return s4s.learn(model, nfe=nfe, method=method, teacher_data=data, config=s4s.LearnConfig(
+        teacher=teacher, iters=4, base=base, schedule="time_uniform+zero"))
 
 
 def run_with(pipe, scheduler, network, **kwargs):
@@ -125,10 +134,7 @@ def test_flux_pipeline_with_s4s_scheduler_is_solver_sample_at_its_resolution_shi
     assert model.sample_shape == (16, 16)  # packed: 4 x 4 tokens of 2 x 2 x 4 channels
     shift, mu = flow_shift(pipe.scheduler.config, 8, 8, 2)
     assert model.host["mu"] == pytest.approx(mu) and model.host["shift"] == pytest.approx(shift)
-    teacher = s4s.TeacherSpec("unipc", 24, "time_uniform")
-    data = s4s.generate_teacher(model, range(8), model.sample_shape, teacher, cond=model.conditions(list(range(8))))
-    solver = s4s.learn(model, nfe=4, method="ld3", teacher_data=data, config=s4s.LearnConfig(
-        teacher=teacher, iters=4, base="ipndm", schedule="time_uniform+zero"))
+    solver = quick_flow_solver(model, nfe=4, method="ld3", base="ipndm")
     scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
     latents = torch.randn(1, 16, 16, generator=torch.Generator().manual_seed(4))
     # the pipeline passes its own sigmas (linspace(1, 1/N, N)) and mu; the solver's levels replace them
@@ -148,10 +154,7 @@ def test_wan_video_pipeline_with_s4s_scheduler_is_solver_sample_on_5d_latents(tm
     video = dict(height=32, width=32, num_frames=5, max_sequence_length=TOKENS)
     model = s4s.from_diffusers(pipe, prompts=PROMPTS[:1], guidance_scale=3.0, **video)
     assert model.sample_shape == (16, 2, 4, 4) and model.host["shift"] == 3.0 and model.host["num_frames"] == 5
-    teacher = s4s.TeacherSpec("unipc", 24, "time_uniform")
-    data = s4s.generate_teacher(model, range(8), model.sample_shape, teacher, cond=model.conditions(list(range(8))))
-    solver = s4s.learn(model, nfe=3, method="s4s_alt", teacher_data=data, config=s4s.LearnConfig(
-        teacher=teacher, iters=4, base="dpmpp_2m", schedule="time_uniform+zero"))
+    solver = quick_flow_solver(model, nfe=3, method="s4s_alt", base="dpmpp_2m")
     scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
     assert scheduler.config.frame == "flow"  # from use_flow_sigmas
     latents = torch.randn(1, 16, 2, 4, 4, generator=torch.Generator().manual_seed(3))
@@ -174,10 +177,7 @@ def test_sana_pipeline_with_s4s_scheduler_is_solver_sample_with_its_text_mask(tm
     assert model.sample_shape == (4, 16, 16) and model.host["shift"] == 3.0
     cond = model.conditions([0, 1])
     assert set(cond) == {"encoder_hidden_states", "encoder_attention_mask"}
-    teacher = s4s.TeacherSpec("unipc", 24, "time_uniform")
-    data = s4s.generate_teacher(model, range(8), model.sample_shape, teacher, cond=model.conditions(list(range(8))))
-    solver = s4s.learn(model, nfe=3, method="ld3", teacher_data=data, config=s4s.LearnConfig(
-        teacher=teacher, iters=4, base="ipndm", schedule="time_uniform+zero"))
+    solver = quick_flow_solver(model, nfe=3, method="ld3", base="ipndm")
     scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
     latents = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(2))
     images, calls = run_with(pipe, scheduler, pipe.transformer, prompt=PROMPTS[1:], num_inference_steps=3,
@@ -186,6 +186,28 @@ def test_sana_pipeline_with_s4s_scheduler_is_solver_sample_with_its_text_mask(tm
     with torch.no_grad():
         x = solver.sample(model, scheduler.solver_noise(latents), model.conditions([1]))
     assert np.abs(images - decoded(model, x)).max() < 1e-3
+
+
+def test_qwen_image_pipeline_with_s4s_scheduler_is_solver_sample_with_its_rescaled_true_cfg(tmp_path):
+    pipe = tiny_qwen_image(tmp_path)  # Qwen-Image's scheduler: dynamic shift, shift_terminal
+    size = dict(height=16, width=16, max_sequence_length=TOKENS)
+    model = s4s.from_diffusers(pipe, prompts=PROMPTS, negative_prompt=" ", true_cfg_scale=4.0, **size)
+    assert model.sample_shape == (16, 16)  # packed: 4 x 4 tokens of 2 x 2 x 4 channels
+    shift, mu = flow_shift(pipe.scheduler.config, 8, 8, 2)
+    assert model.host["mu"] == pytest.approx(mu) and model.host["true_cfg_scale"] == 4.0
+    cond = model.conditions([0, 1])
+    assert set(cond) == {"encoder_hidden_states", "encoder_hidden_states_mask"}
+    solver = quick_flow_solver(model, nfe=3, method="ld3", base="ipndm")
+    scheduler = S4SScheduler.from_solver(solver, **pipe.scheduler.config)
+    latents = torch.randn(1, 16, 16, generator=torch.Generator().manual_seed(6))
+    images, calls = run_with(pipe, scheduler, pipe.transformer, prompt=PROMPTS[1:], negative_prompt=" ",
+                             true_cfg_scale=4.0, num_inference_steps=3, latents=latents, **size)
+    assert calls == [1, 1] * 3  # the pipeline's two passes a step; the model makes one batched call
+    with torch.no_grad():
+        x = solver.sample(model, scheduler.solver_noise(latents), model.conditions([1]))
+    assert np.abs(images - decoded(model, x)).max() < 1e-3
+    with pytest.raises(ValueError, match="true_cfg_scale .* with a negative_prompt"):
+        s4s.from_diffusers(pipe, prompts=PROMPTS, guidance_scale=4.0, **size)
 
 
 def test_sdxl_pipeline_with_s4s_scheduler_is_solver_sample_with_its_added_conditions(tmp_path):

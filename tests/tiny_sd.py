@@ -187,3 +187,38 @@ def tiny_sana(folder: Path, seed: int = 0) -> Any:
                         scheduler=scheduler)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def tiny_qwen_image(folder: Path, seed: int = 0) -> Any:
+    """A QwenImagePipeline from configs with random weights: a one-layer
+    QwenImageTransformer2DModel on packed 4x8x8 latents (16 tokens of 2x2x4), an
+    AutoencoderKLQwenImage (2x spatial, one frame, per-channel latent mean and std), a tiny
+    Qwen2.5-VL text encoder (the byte-level CLIP tokenizer stands in for Qwen's; the pipeline's
+    prompt template is tokenised as bytes), and Qwen-Image's FlowMatchEulerDiscreteScheduler
+    (dynamic exponential shift, shift_terminal 0.02); 16x16 images."""
+    from diffusers import (AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler, QwenImagePipeline,
+                           QwenImageTransformer2DModel)
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    tokenizer, vocab = byte_clip_tokenizer(folder)
+    ids = dict(bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"])
+    torch.manual_seed(seed)
+    text_encoder = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(
+        text_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         num_key_value_heads=1, vocab_size=len(vocab), **ids,
+                         rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [1, 1, 2]}),
+        vision_config=dict(depth=1, hidden_size=16, intermediate_size=16, num_heads=2, out_hidden_size=16,
+                           fullatt_block_indexes=[0]),
+        vocab_size=len(vocab), **ids))
+    transformer = QwenImageTransformer2DModel(patch_size=2, in_channels=16, out_channels=4, num_layers=1,
+                                              attention_head_dim=8, num_attention_heads=2, joint_attention_dim=16,
+                                              axes_dims_rope=(2, 2, 4))
+    vae = AutoencoderKLQwenImage(base_dim=8, z_dim=4, dim_mult=[1, 2], num_res_blocks=1, temperal_downsample=[False],
+                                 latents_mean=[0.1, -0.2, 0.3, 0.0], latents_std=[1.5, 0.8, 1.2, 1.0])
+    scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, base_shift=0.5, max_shift=0.9,
+                                                base_image_seq_len=256, max_image_seq_len=8192, shift_terminal=0.02,
+                                                time_shift_type="exponential")
+    pipe = QwenImagePipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder.eval(), tokenizer=tokenizer,
+                             transformer=transformer)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

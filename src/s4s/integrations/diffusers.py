@@ -99,7 +99,7 @@ def from_diffusers(
     num_frames: int | None = None,
 ) -> Denoiser:
     """Wrap a discrete-time VP pipeline (``pipe.unet`` and ``pipe.scheduler``) as a :class:`Denoiser`;
-    a flow-matching pipeline (``pipe.transformer`` with a flow scheduler: SD3, Flux, Wan 2.1)
+    a flow-matching pipeline (``pipe.transformer`` with a flow scheduler: SD3, Flux, Wan 2.1, Sana, Qwen-Image)
     goes to :func:`s4s.integrations.diffusers_flow.from_flow_pipeline` (``prompts``,
     ``guidance_scale``, ``negative_prompt``, ``height``, ``width``, ``max_sequence_length``,
     ``true_cfg_scale``, and for video ``num_frames``).
@@ -128,7 +128,7 @@ def from_diffusers(
                                   height=height, width=width, max_sequence_length=max_sequence_length,
                                   true_cfg_scale=true_cfg_scale, num_frames=num_frames)
     if true_cfg_scale is not None:
-        raise ValueError("true_cfg_scale is Flux's classifier-free guidance; for this pipeline give guidance_scale")
+        raise ValueError("true_cfg_scale is Flux's and Qwen-Image's classifier-free guidance; for this pipeline give guidance_scale")
     if num_frames is not None:
         raise ValueError("num_frames is for video pipelines (WanPipeline)")
     unet, scheduler = getattr(pipe, "unet", None), getattr(pipe, "scheduler", None)
@@ -342,7 +342,10 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
 
     A solver learned on a flow pipeline records its shift (:func:`s4s.from_diffusers`); a
     pipeline that asks for another (``set_timesteps(mu=...)``, the resolution-dependent shift of
-    Flux-style pipelines) is refused, naming both, as are latents of another size.
+    Flux-style pipelines) is refused, naming both, as are latents of another size. Those
+    pipelines compute ``mu`` from the scheduler's config (``base_image_seq_len``,
+    ``max_image_seq_len``, ``base_shift``, ``max_shift``), so the config keeps the original
+    scheduler's values of these (their defaults are the pipelines' own).
     """
 
     order = 1
@@ -361,6 +364,10 @@ class S4SScheduler(SchedulerMixin, ConfigMixin):  # type: ignore[misc]
         round_time: bool = False,
         frame: str = "vp",
         rescale_betas_zero_snr: bool = False,
+        base_image_seq_len: int = 256,
+        max_image_seq_len: int = 4096,
+        base_shift: float = 0.5,
+        max_shift: float = 1.15,
     ) -> None:
         _need_diffusers()
         if solver is None:

@@ -1,8 +1,8 @@
 """diffusers flow-matching pipelines as :class:`s4s.Denoiser`s: ``StableDiffusion3Pipeline`` and
 ``FluxPipeline`` (a ``transformer`` taking ``encoder_hidden_states`` and ``pooled_projections``,
-with a ``FlowMatchEulerDiscreteScheduler``), and ``WanPipeline`` (Wan 2.1 text-to-video: 5-D
+with a ``FlowMatchEulerDiscreteScheduler``), ``WanPipeline`` (Wan 2.1 text-to-video: 5-D
 video latents, a transformer taking ``encoder_hidden_states`` only, and a flow scheduler such
-as ``UniPCMultistepScheduler(use_flow_sigmas=True)``).
+as ``UniPCMultistepScheduler(use_flow_sigmas=True)``), ``SanaPipeline`` and ``QwenImagePipeline``.
 
 The network sees ``x_t = (1 - t) x0 + t n`` and ``t * num_train_timesteps`` and predicts the
 velocity ``n - x0`` (:func:`s4s.models.flow_denoiser`). The scheduler's shift (SD3: the
@@ -57,6 +57,9 @@ def flow_shift(config: Any, latent_h: int, latent_w: int, patch_size: int) -> tu
     compute it."""
     if not config.get("use_dynamic_shifting", False):
         return scheduler_shift(config), None
+    if config.get("time_shift_type", "exponential") != "exponential":
+        raise ValueError(f"this scheduler shifts time with time_shift_type={config['time_shift_type']!r}; s4s "
+                         "knows the exponential shift (SD3, Flux, Qwen-Image) only")
     tokens = (latent_h // patch_size) * (latent_w // patch_size)
     lo_n, hi_n = config.get("base_image_seq_len", 256), config.get("max_image_seq_len", 4096)
     lo_s, hi_s = config.get("base_shift", 0.5), config.get("max_shift", 1.16)
@@ -115,6 +118,12 @@ def from_flow_pipeline(
       ``complex_human_instruction``); ``guidance_scale`` as SD3's. ``height`` and ``width`` are
       the latents' size times the VAE's factor: run the pipeline with
       ``use_resolution_binning=False``, or at a size its aspect-ratio bins keep.
+    * ``QwenImagePipeline``: conditions ``{"encoder_hidden_states": [B, L, D],
+      "encoder_hidden_states_mask": [B, L]}`` (Qwen2.5-VL); ``true_cfg_scale`` (above 1, with a
+      ``negative_prompt``) is the pipeline's true classifier-free guidance with its rescaling of
+      each token's guided velocity to the norm of the conditional one, in one batched call where
+      the pipeline makes two; ``guidance_scale`` only for a guidance-distilled transformer.
+      Samples are packed latents as Flux's, ``model.sample_shape = ((h/2)(w/2), 4C)``.
 
     ``prompts`` (default ``[""]``) give ``model.conditions(seeds)`` (seed ``s`` takes prompt
     ``s % len``). ``height`` and ``width`` (pixels; default the pipeline's) fix the sample
@@ -132,6 +141,9 @@ def from_flow_pipeline(
                          max_sequence_length)
     if num_frames is not None:
         raise ValueError(f"num_frames is for video pipelines (WanPipeline), not {type(pipe).__name__}")
+    if "img_shapes" in accepts:
+        return _from_qwen_image(pipe, prompts, guidance_scale, negative_prompt, height, width, max_sequence_length,
+                                true_cfg_scale)
     if "complex_human_instruction" in inspect.signature(pipe.encode_prompt).parameters:
         if transformer.config.get("guidance_embeds", False):
             raise TypeError(f"{type(pipe).__name__}: a guidance-distilled Sana transformer (guidance_embeds, Sana "
@@ -140,7 +152,8 @@ def from_flow_pipeline(
     if not {"encoder_hidden_states", "pooled_projections", "timestep"} <= accepts:
         raise TypeError(f"{type(pipe).__name__}: s4s wraps flow pipelines whose transformer takes "
                         "encoder_hidden_states, pooled_projections and timestep (StableDiffusion3Pipeline, "
-                        f"FluxPipeline), or a WanPipeline's or SanaPipeline's; this one takes {sorted(accepts)}")
+                        f"FluxPipeline), or a WanPipeline's, SanaPipeline's or QwenImagePipeline's; this one takes "
+                        f"{sorted(accepts)}")
     if prompts is None:
         prompts = [""]
     if isinstance(prompts, str) or not prompts:
@@ -223,7 +236,8 @@ def from_flow_pipeline(
 
 def wan_vae_decoder(vae: Any) -> Callable[[Tensor], Tensor]:
     """``decode(latents[B, C, F, h, w]) -> videos[B, 3, frames, H, W]`` in ``[-1, 1]``,
-    differentiable: Wan's VAE after undoing its per-channel ``latents_mean`` and ``latents_std``."""
+    differentiable: a Wan-family VAE (Wan's, Qwen-Image's) after undoing its per-channel
+    ``latents_mean`` and ``latents_std``."""
     freeze(None, vae)
     shape = (1, int(vae.config.z_dim), 1, 1, 1)
     mean = torch.tensor(vae.config.latents_mean).view(shape)
@@ -325,6 +339,88 @@ def _from_sana(pipe: Any, prompts: Sequence[str] | None, guidance_scale: float |
                    {"shift": shift, "mu": mu, "height": height, "width": width}, vae_decoder)
 
 
+def _from_qwen_image(pipe: Any, prompts: Sequence[str] | None, guidance_scale: float | None,
+                     negative_prompt: str | None, height: int | None, width: int | None,
+                     max_sequence_length: int | None, true_cfg_scale: float | None) -> Denoiser:
+    """:func:`from_flow_pipeline` for ``QwenImagePipeline`` (see there)."""
+    transformer, scheduler = pipe.transformer, pipe.scheduler
+    distilled = bool(transformer.config.get("guidance_embeds", False))
+    if guidance_scale is not None and not distilled:
+        raise ValueError(f"{type(pipe).__name__}: this transformer has no guidance embedding; classifier-free "
+                         "guidance is true_cfg_scale (above 1) with a negative_prompt, as the pipeline takes it")
+    if distilled and guidance_scale is None:
+        raise ValueError(f"{type(pipe).__name__}: a guidance-distilled transformer needs guidance_scale")
+    cfg = true_cfg_scale is not None
+    if cfg and not (true_cfg_scale > 1 and negative_prompt is not None):  # type: ignore[operator]
+        raise ValueError("true_cfg_scale needs a value above 1 and a negative_prompt, as QwenImagePipeline does")
+    factor = int(pipe.vae_scale_factor)
+    default = int(pipe.default_sample_size) * factor
+    height, width = height or default, width or default
+    if height % (factor * 2) or width % (factor * 2):
+        raise ValueError(f"height and width must be multiples of {factor * 2} for {type(pipe).__name__}, "
+                         f"got {height}x{width}")
+    prompts, dtype, device = _prepare(pipe, prompts)
+    length = max_sequence_length or int(inspect.signature(type(pipe).__call__).parameters["max_sequence_length"].default)
+
+    def encode(texts: list[str]) -> dict[str, Tensor]:
+        with torch.no_grad():
+            embeds, mask = pipe.encode_prompt(prompt=texts, device=device, num_images_per_prompt=1,
+                                              max_sequence_length=length)
+        if mask is None:  # the pipeline drops an all-ones mask
+            mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=device)
+        return {"encoder_hidden_states": embeds, "encoder_hidden_states_mask": mask}
+
+    table = encode(prompts)
+    uncond = encode([negative_prompt]) if cfg else None  # type: ignore[list-item]
+    if uncond is not None:  # one length for both, so that a guided step is one batched call; padding is masked
+        size = max(table["encoder_hidden_states"].shape[1], uncond["encoder_hidden_states"].shape[1])
+        table, uncond = (_pad_tokens(c, size) for c in (table, uncond))
+    h, w = height // factor, width // factor
+    shift, mu = flow_shift(scheduler.config, h, w, 2)
+    shapes = [(1, h // 2, w // 2)]
+
+    def velocity(x_t: Tensor, t: Tensor, cond: dict[str, Tensor]) -> Tensor:
+        extra = {"guidance": torch.full((x_t.shape[0],), float(guidance_scale), dtype=torch.float32,  # type: ignore[arg-type]
+                                        device=x_t.device)} if distilled else {}
+        out = transformer(hidden_states=x_t.to(dtype), timestep=t.to(dtype),
+                          encoder_hidden_states=cond["encoder_hidden_states"].to(dtype),
+                          encoder_hidden_states_mask=cond["encoder_hidden_states_mask"],
+                          img_shapes=[shapes] * x_t.shape[0], return_dict=False, **extra)[0]
+        return out.to(x_t.dtype)
+
+    def net(x_t: Tensor, t: Tensor, cond: dict[str, Tensor]) -> Tensor:
+        if uncond is None:
+            return velocity(x_t, t, cond)
+        rows = x_t.shape[0]
+        both = {k: torch.cat([v, uncond[k].expand(rows, *v.shape[1:])]) for k, v in cond.items()}
+        v_cond, v_uncond = velocity(torch.cat([x_t, x_t]), torch.cat([t, t]), both).chunk(2)
+        guided_v = v_uncond + float(true_cfg_scale) * (v_cond - v_uncond)  # type: ignore[arg-type]
+        # the pipeline's rescaling: each token's guided velocity to the norm of its conditional one
+        return guided_v * (v_cond.norm(dim=-1, keepdim=True) / guided_v.norm(dim=-1, keepdim=True))
+
+    train = int(scheduler.config.get("num_train_timesteps", 1000))
+    model = flow_denoiser(net, shift=shift, time_scale=1.0, t_min=float(scheduler.sigma_min), t_max=1 - 1 / train,
+                          name=type(pipe).__name__)  # the pipeline passes timestep / 1000
+    channels = int(transformer.config.in_channels) // 4
+    decode = wan_vae_decoder(pipe.vae) if getattr(pipe, "vae", None) is not None else None
+
+    def decoder(_vae: Any) -> Callable[[Tensor], Tensor]:
+        """The pipeline's unpacking of 2x2 latent patches, then its VAE (its one frame)."""
+        return lambda x: decode(pipe._unpack_latents(x, height, width, factor))[:, :, 0]  # type: ignore[misc]
+
+    return _finish(pipe, model, table, None, None, ((h // 2) * (w // 2), 4 * channels),
+                   {"shift": shift, "mu": mu, "height": height, "width": width, "guidance_scale": guidance_scale,
+                    "true_cfg_scale": true_cfg_scale}, decoder)
+
+
+def _pad_tokens(cond: dict[str, Tensor], size: int) -> dict[str, Tensor]:
+    """Text embeddings ``[B, L, D]`` and their mask ``[B, L]`` padded with masked zeros to ``size`` tokens."""
+    embeds, mask = cond["encoder_hidden_states"], cond["encoder_hidden_states_mask"]
+    extra = size - embeds.shape[1]
+    return {"encoder_hidden_states": torch.nn.functional.pad(embeds, (0, 0, 0, extra)),
+            "encoder_hidden_states_mask": torch.nn.functional.pad(mask, (0, extra))}
+
+
 def _prepare(pipe: Any, prompts: Sequence[str] | None) -> tuple[list[str], torch.dtype, torch.device]:
     """The prompts (default ``[""]``, checked), with the pipeline frozen for sampling, and the
     transformer's dtype and device."""
@@ -349,8 +445,8 @@ def _finish(pipe: Any, model: Denoiser, table: dict[str, Tensor], uncond: dict[s
     elif rows == 1:
         model = with_fixed_condition(model, table)
     model.sample_shape = sample_shape  # type: ignore[attr-defined]
-    model.host = {"pipeline": type(pipe).__name__, "frame": "flow", **host,  # type: ignore[attr-defined]
-                  "latent_shape": list(sample_shape), "guidance_scale": guidance_scale, "true_cfg_scale": None}
+    model.host = {"pipeline": type(pipe).__name__, "frame": "flow", "latent_shape": list(sample_shape),  # type: ignore[attr-defined]
+                  "guidance_scale": guidance_scale, "true_cfg_scale": None, **host}
     model.conditions = _prompt_conditions(table, rows, next(iter(table.values())).device)  # type: ignore[attr-defined]
     if getattr(pipe, "vae", None) is not None:
         model.decode = decoder(pipe.vae)  # type: ignore[attr-defined]
