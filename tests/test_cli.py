@@ -178,12 +178,23 @@ def test_a_guidance_range_is_learned_once_and_used_at_one_scale(tmp_path, capsys
         (["sample", "--model", "digits", "--guidance", "1:8", "--solver", str(out), "--seeds", "0-3", "--out",
           str(tmp_path / "x.png")], "is for s4s learn"),
         (["learn", "--model", "gmm", "--guidance", "1:8", "--nfe", "3", "--out", str(tmp_path / "g.json")],
-         "for the zoo's 'digits' model"),
+         "is for guided models"),
     ]:
         assert main(argv) == 2
         assert message in capsys.readouterr().err
     assert main(["learn", *digits, "--guidance", "8:1", "--nfe", "3", "--out", str(tmp_path / "bad.json")]) == 2
     assert "a range LO:HI with 0 < LO < HI" in capsys.readouterr().err
+
+
+def test_a_guidance_range_on_the_latent_flow_model_in_its_pipeline(tmp_path, capsys):
+    model = ["--model", "digits-sd3", "--teacher", "unipc:16"]
+    out = tmp_path / "range.json"
+    assert main(["learn", *model, "--guidance", "1:8", "--nfe", "3", "--num-samples", "16", "--iters", "4",
+                 "--out", str(out)]) == 0
+    ranged = s4s.load_guidance_solver(out)
+    assert ranged.meta["model"]["host"]["guidance_scale"] == [1.0, 8.0]
+    assert main(["eval", *model, "--guidance", "3", "--solver", str(out), "--seeds", "0-7"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["nfe"] == 3
 
 
 def test_the_latent_digits_model_is_judged_on_its_decoded_images(tmp_path, capsys, monkeypatch):

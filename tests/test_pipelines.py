@@ -127,6 +127,26 @@ def test_sd3_pipeline_with_s4s_scheduler_is_solver_sample_in_nfe_calls(sd3):
     assert np.abs(images - decoded(model, x)).max() < 1e-3
 
 
+def test_one_solver_for_a_range_of_guidance_scales_runs_in_the_pipeline_at_its_guidance_scale(sd3):
+    model = s4s.from_diffusers(sd3, prompts=PROMPTS, guidance_scale=(1.0, 8.0), max_sequence_length=TOKENS)
+    assert model.host["guidance_scale"] == (1.0, 8.0)
+    teacher = s4s.TeacherSpec("unipc", 24, "time_uniform")
+    ranged = s4s.learn(model, nfe=3, num_samples=16, cond=model.conditions, config=s4s.LearnConfig(
+        guidance=(1.0, 8.0), teacher=teacher, iters=4, base="dpmpp_2m", schedule="time_uniform+zero"))
+    assert isinstance(ranged, s4s.GuidanceSolver)
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(5))
+    for w in (1.5, 6.0):
+        scheduler = S4SScheduler.from_solver(ranged, guidance=w, **sd3.scheduler.config)
+        images, calls = run_with(sd3, scheduler, sd3.transformer, prompt=PROMPTS[1:], num_inference_steps=3,
+                                 guidance_scale=w, latents=latents, max_sequence_length=TOKENS)
+        assert calls == [2] * 3
+        with torch.no_grad():
+            x = ranged.sample(model, scheduler.solver_noise(latents), model.conditions([1]), guidance=w)
+        assert np.abs(images - decoded(model, x)).max() < 1e-3
+    with pytest.raises(ValueError, match="a guidance range must be"):
+        s4s.from_diffusers(sd3, prompts=PROMPTS, guidance_scale=(8.0, 1.0), max_sequence_length=TOKENS)
+
+
 def test_flux_pipeline_with_s4s_scheduler_is_solver_sample_at_its_resolution_shift(tmp_path):
     pipe = tiny_flux(tmp_path)
     model = s4s.from_diffusers(pipe, prompts=PROMPTS, guidance_scale=3.5, height=16, width=16,

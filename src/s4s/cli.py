@@ -78,11 +78,13 @@ def _resolve_model(spec: str, guidance: float | tuple[float, float] | None = Non
     device = device or torch.device("cpu")
     neural = {"device": device} if spec.startswith("digits") else {}
     if isinstance(guidance, tuple):  # a range: the scale comes with each sample (s4s learn only)
-        if spec != "digits":
-            raise UsageError("--guidance LO:HI (a range) is for the zoo's 'digits' model; give one scale W here")
-        from .models import guided
+        if spec == "digits":
+            from .models import guided
 
-        return guided(zoo.load("digits", **neural), None, uncond=torch.tensor(zoo.NULL_LABEL, device=device))
+            return guided(zoo.load("digits", **neural), None, uncond=torch.tensor(zoo.NULL_LABEL, device=device))
+        if spec != "digits-sd3" and not spec.startswith("diffusers:"):
+            raise UsageError("--guidance LO:HI (a range) is for guided models: the zoo's digits and digits-sd3, and "
+                             "diffusers:PATH pipelines; give one scale W here")
     if prompts is not None and not spec.startswith("diffusers:"):
         raise UsageError("--prompt applies to diffusers:PATH models")
     if spec.startswith("diffusers:"):
@@ -588,8 +590,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", required=True, help="zoo name, diffusers:PATH or module:factory")
         p.add_argument("--guidance", type=_guidance_arg, default=None,
                        help="classifier-free guidance scale (digits, digits-sd3, or a diffusers pipeline's "
-                            "guidance_scale); `s4s learn --model digits --guidance LO:HI` learns one solver for "
-                            "every scale in the range")
+                            "guidance_scale); `s4s learn --guidance LO:HI` learns one solver for every scale in "
+                            "the range (digits, digits-sd3, a diffusers pipeline with classifier-free guidance)")
         p.add_argument("--prompt", action="append", default=None, metavar="TEXT",
                        help="a diffusers pipeline's prompt; repeat it for several (seed s takes prompt s %% count; "
                             "default: the empty prompt)")

@@ -335,7 +335,8 @@ def guided(model: Denoiser, scale: float | None, uncond: Any) -> Denoiser:
     embedding), broadcast to the batch's condition shape. The result must be called with a
     condition. With ``scale=None`` the scale comes with each sample's condition, as the dict
     ``{"cond": condition, "guidance": w[B]}`` (:func:`with_guidance`), so one batch, and one
-    set of teacher pairs, can span several scales.
+    set of teacher pairs, can span several scales; ``model.per_sample_guidance`` says which
+    (what ``LearnConfig(guidance=(lo, hi))`` needs).
     """
     fixed = None if scale is None else float(scale)
 
@@ -357,7 +358,20 @@ def guided(model: Denoiser, scale: float | None, uncond: Any) -> Denoiser:
         fn, model.sigma_min, model.sigma_max, model.sigma_data, time=model.time,
         name=f"{model.name}+cfg{'(per sample)' if fixed is None else f'{fixed:g}'}",
     )
+    out.per_sample_guidance = fixed is None  # type: ignore[attr-defined]
     return carry(model, out, ("timesteps",))  # what the network is fed; the rest is the caller's to set
+
+
+def guidance_scale_or_range(guidance: Any) -> float | None:
+    """A host's guidance setting as :func:`guided`'s ``scale``: one number, or ``None`` for a
+    range ``(lo, hi)`` (``0 < lo < hi``), whose scale then comes with each sample's condition
+    (what ``LearnConfig(guidance=(lo, hi))`` learns from)."""
+    if isinstance(guidance, (tuple, list)):
+        if len(guidance) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in guidance) \
+                or not 0 < guidance[0] < guidance[1]:
+            raise ValueError(f"a guidance range must be (lo, hi) with 0 < lo < hi, got {guidance!r}")
+        return None
+    return float(guidance)
 
 
 def with_guidance(cond: Any, guidance: Tensor | float, rows: int | None = None) -> dict[str, Any]:
@@ -375,7 +389,7 @@ def with_guidance(cond: Any, guidance: Tensor | float, rows: int | None = None) 
     return {"cond": cond, "guidance": w}
 
 
-CARRIED = ("sample_shape", "conditions", "decode", "host", "timesteps")
+CARRIED = ("sample_shape", "conditions", "decode", "host", "timesteps", "per_sample_guidance")
 """Attributes an integration sets on a model that a view of it keeps."""
 
 

@@ -34,7 +34,7 @@ from .._json import parse_json
 from ..frame import Denoiser
 from ..io import load_solver, solver_from_dict, solver_to_dict
 from ..k_diffusion import check_timesteps
-from ..models import DiscreteVP, carry, guided, vp_input, vp_to_x0, vp_denoiser
+from ..models import DiscreteVP, carry, guidance_scale_or_range, guided, vp_input, vp_to_x0, vp_denoiser
 from ..solvers.table import Solver, Stepper
 
 __all__ = ["from_diffusers", "load_pipeline", "S4SScheduler"]
@@ -112,7 +112,9 @@ def from_diffusers(
     (seed ``s`` takes entry ``s % len``) to pass as ``cond`` to ``solver.sample`` or
     ``s4s.learn(..., cond=model.conditions)``. ``guidance_scale`` applies classifier-free
     guidance against ``negative_prompt`` (or ``null_class_label``) in one batched call, so a
-    guided step is one NFE.
+    guided step is one NFE; a range ``(lo, hi)`` gives a model guided with the scale of each
+    sample (:func:`s4s.guided` with ``scale=None``), to learn one solver for every scale in it
+    with ``LearnConfig(guidance=(lo, hi))``.
 
     Latent pipelines (with ``pipe.vae``): samples are latents of shape ``model.sample_shape``,
     and ``model.decode(latents) -> images[B, 3, H, W]`` (in ``[-1, 1]``, differentiable) is the
@@ -204,7 +206,7 @@ def from_diffusers(
     model = vp_denoiser(net, DiscreteVP(scheduler.alphas_cumprod), _PREDICTIONS[prediction],  # type: ignore[arg-type]
                         round_time=round_time, name=type(pipe).__name__)
     if guidance_scale is not None:
-        model = guided(model, float(guidance_scale), uncond)
+        model = guided(model, guidance_scale_or_range(guidance_scale), uncond)
     elif table is not None and len(prompts or class_labels or []) == 1 and text:
         model = with_fixed_condition(model, table)
     model.sample_shape = (unet.config.in_channels, *size)  # type: ignore[attr-defined]

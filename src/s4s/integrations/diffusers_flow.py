@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from ..frame import Denoiser
-from ..models import flow_denoiser, guided
+from ..models import flow_denoiser, guidance_scale_or_range, guided
 from .diffusers import freeze, vae_decoder, with_fixed_condition
 
 __all__ = ["is_flow_pipeline", "from_flow_pipeline", "flow_shift"]
@@ -172,6 +172,9 @@ def from_flow_pipeline(
     if flux:
         if true_cfg_scale is not None and not (true_cfg_scale > 1 and negative_prompt is not None):
             raise ValueError("true_cfg_scale needs a value above 1 and a negative_prompt, as FluxPipeline does")
+        if isinstance(guidance_scale, (tuple, list)) or isinstance(true_cfg_scale, (tuple, list)):
+            raise ValueError(f"{type(pipe).__name__}: a guidance range is for classifier-free guidance in one batched "
+                             "call (SD3, Wan, Sana, SD, SDXL); Flux's guidance embedding and true CFG take one scale")
         if guidance and not transformer.config.get("guidance_embeds", False):
             raise ValueError(f"{type(pipe).__name__}: this transformer has no guidance embedding (guidance_embeds); "
                              "leave guidance_scale out")
@@ -214,7 +217,7 @@ def from_flow_pipeline(
     model = flow_denoiser(net, shift=shift, time_scale=time_scale, t_min=float(scheduler.sigma_min),
                           t_max=1 - 1 / train, name=type(pipe).__name__)
     if guidance and not flux:
-        model = guided(model, float(guidance_scale), uncond)  # type: ignore[arg-type]
+        model = guided(model, guidance_scale_or_range(guidance_scale), uncond)
     elif flux and true_cfg_scale is not None:
         model = guided(model, float(true_cfg_scale), uncond)
     elif len(prompts) == 1:
@@ -344,6 +347,9 @@ def _from_qwen_image(pipe: Any, prompts: Sequence[str] | None, guidance_scale: f
                      max_sequence_length: int | None, true_cfg_scale: float | None) -> Denoiser:
     """:func:`from_flow_pipeline` for ``QwenImagePipeline`` (see there)."""
     transformer, scheduler = pipe.transformer, pipe.scheduler
+    if isinstance(guidance_scale, (tuple, list)) or isinstance(true_cfg_scale, (tuple, list)):
+        raise ValueError(f"{type(pipe).__name__}: its true CFG rescales the guided velocity; s4s learns it at one "
+                         "true_cfg_scale")
     distilled = bool(transformer.config.get("guidance_embeds", False))
     if guidance_scale is not None and not distilled:
         raise ValueError(f"{type(pipe).__name__}: this transformer has no guidance embedding; classifier-free "
@@ -441,7 +447,7 @@ def _finish(pipe: Any, model: Denoiser, table: dict[str, Tensor], uncond: dict[s
     ``conditions`` (prompt ``seed % len``) and ``decode`` (``decoder(pipe.vae)``)."""
     rows = next(iter(table.values())).shape[0]
     if uncond is not None:
-        model = guided(model, float(guidance_scale), uncond)  # type: ignore[arg-type]
+        model = guided(model, guidance_scale_or_range(guidance_scale), uncond)
     elif rows == 1:
         model = with_fixed_condition(model, table)
     model.sample_shape = sample_shape  # type: ignore[attr-defined]

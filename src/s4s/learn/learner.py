@@ -187,7 +187,7 @@ def learn(
     if cfg.guidance is not None:
         if cfg.strength < 1:
             raise ValueError("a guidance range and image-to-image (strength < 1) cannot be learned together yet")
-        if not model.name.endswith("+cfg(per sample)"):
+        if not getattr(model, "per_sample_guidance", False):
             raise ValueError(f"LearnConfig(guidance=...) learns over scales: it needs a model guided with scale=None "
                              f"(s4s.models.guided(model, None, uncond)), got {model.name!r}")
         if teacher_data is None and cond is None:
