@@ -29,6 +29,7 @@ import torch
 import s4s
 from s4s import metrics, zoo
 from s4s._atomic import write_text_atomic
+from s4s.learn.guidance import GuidanceRange
 from s4s.learn.learner import CANDIDATE_SCHEDULES, CANDIDATE_SOLVERS, parse_start
 from s4s.models import guided
 from s4s.teacher import TeacherSpec, generate_teacher
@@ -46,6 +47,8 @@ def main() -> None:
     parser.add_argument("--scales", nargs="+", type=float, default=[1.5, 2.0, 3.0, 5.0, 7.5])
     parser.add_argument("--range", nargs=2, type=float, default=[1.0, 8.0], metavar=("LO", "HI"))
     parser.add_argument("--samples", type=int, default=500, help="held-out seeds per scale")
+    parser.add_argument("--degree", type=int, default=None, help="the polynomial degree in log scale "
+                        "(GuidanceRange's default when left out)")
     parser.add_argument("--out", default="experiments/guidance-range")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0)
@@ -88,7 +91,8 @@ def main() -> None:
     for nfe in args.nfe:
         start = time.perf_counter()
         base, schedule = parse_start(args.start) if args.start else (None, None)
-        ranged = s4s.learn(free, nfe, cond=labels, config=s4s.LearnConfig(guidance=tuple(args.range), base=base,
+        span = GuidanceRange(*args.range, **({} if args.degree is None else {"degree": args.degree}))
+        ranged = s4s.learn(free, nfe, cond=labels, config=s4s.LearnConfig(guidance=span, base=base,
                                                                            schedule=schedule, cache_dir=args.cache))
         ranged_seconds = time.perf_counter() - start
         ranged.save(out / f"digits-cfg{args.range[0]:g}-{args.range[1]:g}-s4s_alt-nfe{nfe}.json")

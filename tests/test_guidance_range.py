@@ -64,7 +64,7 @@ def test_the_parametrisation_starts_as_one_solver_and_its_slopes_move_it_with_th
 
 
 def test_pairs_judge_each_pair_with_the_solver_of_its_scale(free):
-    g = GuidanceRange(1.0, 8.0, points=3)
+    g = GuidanceRange(1.0, 8.0, degree=2, points=3)
     seeds = list(range(6))
     data = s4s.generate_teacher(free, seeds, (1, 8, 8), s4s.TeacherSpec("unipc", 12, "karras"),
                                 cond=guidance_pairs_cond(labels(seeds), 6, g))
@@ -93,7 +93,7 @@ def test_a_range_learn_costs_what_a_single_scale_learn_costs_and_gives_a_solver_
     r, s1 = ranged.meta["cost"], single.meta["cost"]
     assert r["teacher_units"] == s1["teacher_units"] and r["rows_grad"] == s1["rows_grad"]  # same pairs and steps
     assert s1["units"] - 2 <= r["units"] <= s1["units"]  # the file's model probe (2 rows) needs a tensor condition
-    assert ranged.meta["guidance"] == {"lo": 1.0, "hi": 8.0, "degree": 2, "points": 8}
+    assert ranged.meta["guidance"] == {"lo": 1.0, "hi": 8.0, "degree": 3, "points": 8}
     at = ranged.at(guidance=3.0)
     assert isinstance(at, s4s.Solver) and at.meta["guidance"] == 3.0 and at.meta["guidance_range"] == [1.0, 8.0]
     with pytest.raises(ValueError, match=r"outside \[1, 8\]"):
@@ -143,7 +143,7 @@ def test_a_range_learn_is_refused_before_any_model_call_without_a_per_sample_sca
 def test_each_scale_counts_alike_relative_to_the_start():
     from s4s.learn.guidance import scale_weights
 
-    g = GuidanceRange(1.0, 8.0, points=3)
+    g = GuidanceRange(1.0, 8.0, degree=2, points=3)
     lo, mid, hi = g.scales
     scales = torch.tensor([lo, lo, mid, hi, hi], dtype=torch.float64)
     distances = torch.tensor([0.1, 0.3, 0.5, 2.0, 6.0], dtype=torch.float64)
@@ -167,6 +167,6 @@ def test_the_start_of_a_range_is_the_best_candidate_at_its_middle():
     scores = middle_scores(distances, scales, g)
     assert scores == pytest.approx({"low": 0.7, "mid": 0.3, "high": 0.9})
     assert RankStarts().choose(scores) == "mid"
-    odd = GuidanceRange(1.0, 4.0, points=3)
+    odd = GuidanceRange(1.0, 4.0, degree=2, points=3)
     assert middle_scores({"a": torch.tensor([5.0, 1.0, 5.0])}, torch.tensor(odd.scales, dtype=torch.float64),
                          odd) == {"a": 1.0}

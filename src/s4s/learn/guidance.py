@@ -6,8 +6,8 @@ model levels, coefficient corrections) becomes a polynomial in the scale ``w``:
     theta(w) = theta_0 + sum_{k=1..degree} theta_k P_k(u(w)),
     u(w) = 2 (log w - log lo) / (log hi - log lo) - 1  in [-1, 1],
 
-with ``P_k`` the Legendre polynomials, so ``theta_0`` alone is the solver at the range's
-geometric middle and a start with ``theta_k = 0`` is one hand-designed solver for every scale.
+with ``P_k`` the Legendre polynomials (cubic by default), so a start with ``theta_k = 0`` is one
+hand-designed solver for every scale.
 Training pairs are drawn at a few fixed scales spread evenly in ``u``
 (:attr:`GuidanceRange.scales`); a batch of pairs is sampled scale by scale
 (:class:`ScaledSolver`), so the model-evaluation count equals a single-scale learn's. Each
@@ -49,7 +49,7 @@ class GuidanceRange:
 
     lo: float
     hi: float
-    degree: int = 2
+    degree: int = 3
     points: int = 8
 
     def __post_init__(self) -> None:
