@@ -247,3 +247,25 @@ def test_a_problem_s_gradient_matches_a_direct_computation():
         with torch.no_grad():
             for p, v in zip(chosen, unflat(prob.x0() - 0.01, chosen)):
                 p.copy_(v)
+
+
+def test_a_same_phase_goes_on_with_the_part_of_the_winning_opening():
+    from s4s.learn.recipes import SAME, parse_plan, resolve_part
+
+    recipe = parse_plan("grid:1@start,joint:1@start,same:6")
+    assert [p.part for p in recipe.phases] == ["grid", "joint", SAME]
+    assert resolve_part(SAME, "grid") == "grid" and resolve_part(SAME, None) == "joint"
+    assert resolve_part("coef", "grid") == "coef"
+    gmm = s4s.zoo.load("gmm", dim=2)
+    seen = set()
+    for lr in (0.02, 0.005):  # on this cell the grid opening wins at the first step size, the joint one at the second
+        events = []
+        solver = s4s.learn(gmm, 4, num_samples=64, callback=events.append, config=s4s.LearnConfig(
+            plan="grid:1@start,joint:1@start,same:2", iters=80, lr=lr, teacher=s4s.TeacherSpec("unipc", 40, "karras")))
+        best = {n: min(e.val for e in events if e.phase == n and e.val is not None) for n in ("grid1", "joint2")}
+        improved = {n: v for n, v in best.items() if v < solver.meta["metrics"]["val_start"]}
+        winner = min(improved, key=improved.__getitem__)[:-1] if improved else "joint"
+        third = {e.phase for e in events} - {"grid1", "joint2"}
+        assert third == {f"{winner}3"}  # the third phase fits the part of the better opening
+        seen.add(winner)
+    assert seen == {"grid", "joint"}

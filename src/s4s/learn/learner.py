@@ -43,7 +43,7 @@ from .objectives import get_distance
 from .pairs import Pairs, split_pairs, val_size
 from .params import SolverParams
 from .problem import Problem
-from .recipes import PARTS, RECIPES, Recipe, parse_plan
+from .recipes import PARTS, RECIPES, Recipe, parse_plan, resolve_part
 
 __all__ = ["learn", "planned_steps", "LearnEvent", "METHODS", "CANDIDATE_SOLVERS", "CANDIDATE_SCHEDULES", "parse_start"]
 
@@ -271,20 +271,23 @@ def learn(
              val_start, total, ", ".join(f"{p.part} {n}" for p, n in zip(recipe.phases, steps)), len(train))
 
     # --- the recipe's phases, each from the best parameters so far
-    carry, carry_score, done, first = start_state, val_start, 0, 0
+    carry, carry_score, done, first, carry_part = start_state, val_start, 0, 0, None
     if resume is not None:
         carry, carry_score, done, first = resume.carry, resume.carry_score, resume.done, resume.phase
+        carry_part = resume.extra.get("carry_part")
     for i in range(first, len(recipe.phases)):
-        phase, n_steps, name = recipe.phases[i], steps[i], f"{recipe.phases[i].part}{i + 1}"
+        phase, n_steps = recipe.phases[i], steps[i]
+        part = resolve_part(phase.part, carry_part)
+        name = f"{part}{i + 1}"
         begin, begin_score = (start_state, val_start) if phase.from_start else (carry, carry_score)
         params.load_state_dict(begin)
-        problem = Problem(params, PARTS[phase.part], on_train, on_val, cfg.radius, {"coef": cfg.coef_lr})
+        problem = Problem(params, PARTS[part], on_train, on_val, cfg.radius, {"coef": cfg.coef_lr})
         adam = AdamConfig(steps=n_steps, pairs=len(train), batch_size=cfg.batch_size, lr=cfg.lr,
                           backtrack=cfg.backtrack,
                           check_every=-(-n_steps // cfg.checks))  # at most checks + 1 checks
         resumed = resume is not None and i == resume.phase
         state = resume.state if resumed else init_state(problem.x0(), begin_score, seed + i)
-        at = Checkpoint(fp, i, done, start_key, carry, carry_score, state, {"ranked": ranked})
+        at = Checkpoint(fp, i, done, start_key, carry, carry_score, state, {"ranked": ranked, "carry_part": carry_part})
 
         def on_step(st: AdamState, loss: float, checked: float | None, *, at: Checkpoint = at,
                     problem: Problem = problem, name: str = name) -> None:
@@ -308,7 +311,7 @@ def learn(
         if state.best_score < carry_score:
             problem.load(state.best_x)
             carry = {k: v.detach().clone() for k, v in params.state_dict().items()}
-            carry_score = state.best_score
+            carry_score, carry_part = state.best_score, part
         log.info("%s (%d steps): validation %.4g", name, n_steps, carry_score)
 
     # --- the guard: replace the start only if the training and validation pairs both agree

@@ -5,7 +5,9 @@ solver's parameters (:class:`s4s.learn.params.SolverParams`) for a share of the 
   "Learning to Discretize Denoising Diffusion ODEs", ICLR 2025);
 * ``coef``: the solver's coefficients on its grid (S4S: Frankel et al., "S4S: Solving for a
   Diffusion Model Solver", ICML 2025);
-* ``joint``: both at once.
+* ``joint``: both at once;
+* ``same``: the part of the phase that gave the best parameters so far (``joint`` when none
+  has improved on the start): after two openings, go on with the one that won.
 
 Each phase goes on from the best parameters of the phases before it (an opening, ``@start``,
 begins at the start instead), and only a phase's improvements on the best so far are kept: a
@@ -18,10 +20,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["PARTS", "Phase", "Recipe", "RECIPES", "S4S", "S4S_ALT", "LD3", "JOINT", "parse_plan"]
+__all__ = ["PARTS", "SAME", "resolve_part", "Phase", "Recipe", "RECIPES", "S4S", "S4S_ALT", "LD3", "JOINT", "parse_plan"]
 
 PARTS: dict[str, tuple[str, ...]] = {"grid": ("grid",), "coef": ("coef",), "joint": ("grid", "coef")}
 """A phase's part -> the parameter groups it fits (``SolverParams.groups()``)."""
+SAME = "same"
+"""The part that continues with whatever part gave the best parameters so far."""
+
+
+def resolve_part(part: str, best_part: str | None) -> str:
+    """The part a phase fits: ``part`` itself, or for ``same`` the part of the phase that gave
+    the best parameters so far (``best_part``; ``joint`` when there is none)."""
+    return (best_part or "joint") if part == SAME else part
 
 
 @dataclass(frozen=True)
@@ -34,8 +44,8 @@ class Phase:
     from_start: bool = False
 
     def __post_init__(self) -> None:
-        if self.part not in PARTS:
-            raise ValueError(f"a phase's part must be one of {sorted(PARTS)}, got {self.part!r}")
+        if self.part not in PARTS and self.part != SAME:
+            raise ValueError(f"a phase's part must be one of {sorted([*PARTS, SAME])}, got {self.part!r}")
         if not (isinstance(self.share, (int, float)) and not isinstance(self.share, bool)
                 and math.isfinite(self.share) and self.share > 0):
             raise ValueError(f"a phase's share must be a positive number, got {self.share!r}")
@@ -74,7 +84,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (S4S, S4S_ALT, LD3, JOINT)}
 
 def parse_plan(plan: str, name: str = "plan") -> Recipe:
     """A recipe from a plan such as ``"grid:1@start,joint:1@start,joint:6"``: comma-separated
-    ``part[:share][@start]`` items, ``part`` one of ``grid``, ``coef``, ``joint``, ``share`` a
+    ``part[:share][@start]`` items, ``part`` one of ``grid``, ``coef``, ``joint``, ``same``, ``share`` a
     positive number (the phase's weight in the step budget; 1 when left out) and ``@start``
     beginning the phase at the start instead of the best parameters so far."""
     if not isinstance(plan, str) or not plan.strip():
@@ -89,5 +99,5 @@ def parse_plan(plan: str, name: str = "plan") -> Recipe:
             phases.append(Phase(part.strip(), float(share) if share.strip() else 1.0, from_start=bool(at)))
         except ValueError:
             raise ValueError(f"bad plan item {item.strip()!r} in {plan!r}: expected part[:share][@start] with part "
-                             f"one of {sorted(PARTS)} and share a positive number") from None
+                             f"one of {sorted([*PARTS, SAME])} and share a positive number") from None
     return Recipe(name, tuple(phases))
