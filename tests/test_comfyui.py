@@ -6,11 +6,9 @@ model; the same in a real ComfyUI wherever it is importable."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch

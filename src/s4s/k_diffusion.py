@@ -147,8 +147,10 @@ def sample_s4s(
         frame = _frame_of(solver, float(sigmas[0]))
     else:
         _check_frame(frame)
-        if _frame_of(solver, float(sigmas[0])) != frame:
-            raise ValueError(f"sigmas starts at {float(sigmas[0]):.6g}, the solver's start in the VE frame, not in {frame!r}")
+        found = _frame_of(solver, float(sigmas[0]))
+        if found != frame:
+            raise ValueError(f"sigmas starts at {float(sigmas[0]):.6g}, the solver's start in the {found!r} frame, "
+                             f"not in the {frame!r} frame the host says it samples in")
     if timesteps is None and isinstance(getattr(model, "quantize", None), bool):  # k-diffusion's DiscreteSchedule
         timesteps = "integer" if model.quantize else "continuous"  # type: ignore[attr-defined]
     check_timesteps(solver, timesteps)

@@ -15,7 +15,6 @@ and ``solver.meta["cost"]`` records what the run spent (:mod:`s4s.learn.budget`)
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, replace
