@@ -70,6 +70,8 @@ def main() -> None:
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--solvers", default=None, help="measure the solvers saved in this folder instead of learning")
+    parser.add_argument("--decode", action="store_true",
+                        help="learn through the VAE decoder: the distance on decoded images (LearnConfig(decode=...))")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:
@@ -132,7 +134,7 @@ def main() -> None:
             row["learn_seconds"] = solver.meta["cost"]["seconds"]
         else:
             solver = s4s.learn(model, nfe, method="s4s_alt", num_samples=512, seed=0, cond=model.conditions,
-                               config=s4s.LearnConfig(cache_dir=args.cache))
+                               config=s4s.LearnConfig(cache_dir=args.cache, decode=model.decode if args.decode else None))
             row["learn_seconds"] = time.perf_counter() - start
         row["learn_cost"] = solver.meta.get("cost")
         x, used = run(S4SScheduler.from_solver(solver, **config), nfe)

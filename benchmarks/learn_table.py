@@ -82,6 +82,9 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=2.0, help="LearnConfig(budget=StepBudget(X)) for every method")
     parser.add_argument("--lr", type=float, help="LearnConfig(lr=...) for every method (default: the learner's)")
     parser.add_argument("--backtrack", action="store_true", help="LearnConfig(backtrack=True) for every method")
+    parser.add_argument("--config", type=json.loads, default={},
+                        help='more LearnConfig fields for every method, as JSON, e.g. \'{"tolerance": 2}\'')
+    parser.add_argument("--seed", type=int, default=0, help="the learner's seed (its split and minibatch order)")
     parser.add_argument("--start", help="BASE/SCHEDULE every method starts from (LearnConfig(base=..., schedule=...)) "
                                         "instead of the best candidate on the teacher pairs, e.g. deis/logsnr")
     parser.add_argument("--reference", default="experiments/archive/fresh-z/learn_table.json",
@@ -143,8 +146,9 @@ def main() -> None:
                 t = time.perf_counter()
                 config = LearnConfig(dtype=dtype, device=args.device, plan=args.plan if method == "s4s_alt" else None,
                                      base=fixed[0], schedule=fixed[1], budget=StepBudget(args.budget),
-                                     backtrack=args.backtrack, **({} if args.lr is None else {"lr": args.lr}))
-                solver = s4s.learn(model, nfe, method=method, seed=0, teacher_data=train, cond=cond_fn, config=config)
+                                     **{"backtrack": args.backtrack, **({} if args.lr is None else {"lr": args.lr}),
+                                        **args.config})
+                solver = s4s.learn(model, nfe, method=method, seed=args.seed, teacher_data=train, cond=cond_fn, config=config)
                 res = evaluate(solver)
                 res["plan"] = solver.meta["plan"]
                 res["accepted"] = solver.meta["accepted"]  # the guard let the learned solver replace its start

@@ -189,6 +189,56 @@ def test_with_backtrack_a_check_without_a_gain_returns_to_the_best_with_half_the
     assert plain.backtracks == 0 and plain.lr_scale == 1.0
 
 
+def test_with_a_tolerance_only_a_check_clearly_worse_than_the_best_goes_back():
+    objective, _, _ = problem()
+    base = torch.linspace(1.0, 2.0, 50, dtype=torch.float64)
+    noise = torch.linspace(-1, 1, 50, dtype=torch.float64).roll(7)  # per-pair differences: mean 0, SE about 0.08
+    by_check = {2: base, 4: base + 0.01 + 0.1 * noise, 6: base + 0.5 + 0.1 * noise}  # best, within noise, clearly worse
+    seen = []
+    cfg = AdamConfig(steps=8, pairs=64, batch_size=8, check_every=2, backtrack=True, tolerance=2.0)
+    end = engine.fit(objective, engine.init_state(torch.zeros(4, dtype=torch.float64), math.inf, seed=0), cfg,
+                     lambda x: by_check.get(len(seen) + 1, base + 1), on_step=lambda st, *_: seen.append(
+                         (st.step, st.lr_scale)))
+    scale = dict(seen)
+    assert scale[4] == 1.0  # 0.01 worse with a standard error of about 0.008: no step back
+    assert scale[6] == 0.5 and end.backtracks == 1  # 0.5 worse: back, half the step
+    strict = engine.fit(objective, engine.init_state(torch.zeros(4, dtype=torch.float64), math.inf, seed=0),
+                        replace(cfg, tolerance=0.0), lambda x, it=iter([base, base + 0.01, base + 0.5, base + 1]): next(it))
+    assert strict.backtracks == 2  # without a tolerance every check without a gain goes back
+    with pytest.raises(ValueError, match="AdamConfig.tolerance"):
+        AdamConfig(steps=1, pairs=1, tolerance=-1.0)
+
+
+def test_with_average_the_checks_score_the_bias_corrected_moving_average_of_the_iterates():
+    objective, full, _ = problem()
+    cfg = AdamConfig(steps=12, pairs=64, batch_size=8, check_every=4, average=3)
+    seen, scored = [], []
+
+    def score(x):
+        scored.append(x.clone())
+        return full(x)
+
+    end = engine.fit(objective, engine.init_state(torch.zeros(4, dtype=torch.float64), math.inf, seed=0), cfg, score,
+                     on_step=lambda st, *_: seen.append(st.x.clone()))
+    decay = 1 - 1 / 3
+    for check, k in enumerate((4, 8, 12)):  # the average of the first k iterates, weights decay ** (k - j)
+        weights = torch.tensor([decay ** (k - j) for j in range(1, k + 1)], dtype=torch.float64)
+        expected = (weights[:, None] * torch.stack(seen[:k])).sum(0) / weights.sum()
+        assert torch.allclose(scored[check], expected, atol=1e-12)
+        assert not torch.allclose(scored[check], seen[k - 1])  # not the last iterate
+    assert any(torch.equal(end.best_x, s) for s in scored)  # the best average is the result
+    cfg_resume = replace(cfg, steps=30)
+    start = engine.init_state(torch.zeros(4, dtype=torch.float64), math.inf, seed=3)
+    straight = engine.fit(objective, start, cfg_resume, full)
+    saved = []
+    engine.fit(objective, start, cfg_resume, full, on_step=lambda st, loss, checked: saved.append(
+        AdamState.from_parts({k: v.clone() for k, v in st.tensors().items()}, st.numbers())) if st.step == 13 else None)
+    again = engine.fit(objective, saved[0], cfg_resume, full)
+    assert torch.equal(straight.best_x, again.best_x) and torch.equal(straight.avg, again.avg)
+    with pytest.raises(ValueError, match="AdamConfig.average"):
+        AdamConfig(steps=1, pairs=1, average=-1)
+
+
 def test_adam_keeps_the_start_when_nothing_scores_better():
     objective, full, _ = problem()
     zero = torch.zeros(4, dtype=torch.float64)
@@ -243,7 +293,7 @@ def test_a_problem_s_gradient_matches_a_direct_computation():
         expected = flat(torch.autograd.grad(direct, chosen, allow_unused=True, materialize_grads=True))
         assert value == pytest.approx(float(direct.detach()), rel=1e-12)
         assert torch.allclose(grad, expected, rtol=1e-9, atol=1e-12)
-        assert prob.score(x) == pytest.approx(pairs.mean(params.solver()), rel=1e-12)
+        assert float(prob.score(x).mean()) == pytest.approx(pairs.mean(params.solver()), rel=1e-12)
         with torch.no_grad():
             for p, v in zip(chosen, unflat(prob.x0() - 0.01, chosen)):
                 p.copy_(v)

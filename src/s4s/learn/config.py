@@ -51,6 +51,10 @@ class LearnConfig:
         coef_lr: the coefficients' step size relative to ``lr`` (the grid's and levels' is ``lr``).
         backtrack: a check that scores no better than the phase's best returns there with half
             the step size.
+        tolerance: with ``backtrack``, only a check worse than the best by more than this many
+            standard errors (of the paired differences on the validation pairs) goes back.
+        average: the checks score a moving average of the iterates whose time constant is this
+            many check intervals, instead of the last iterate (0: the last iterate).
         band: history depth of the learned coefficients (``None``: every earlier evaluation).
         val_fraction: the share of the pairs held out to select and guard (at least 2 pairs).
         checks: selection checks on the validation pairs in each phase.
@@ -83,6 +87,8 @@ class LearnConfig:
     lr: float = 0.1
     coef_lr: float = 0.3
     backtrack: bool = False
+    tolerance: float = 0.0
+    average: float = 0.0
     band: int | None = None
     val_fraction: float = 0.2
     checks: int = 8
@@ -121,6 +127,11 @@ class LearnConfig:
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not (isinstance(self.coef_lr, (int, float)) and math.isfinite(self.coef_lr) and self.coef_lr > 0):
             raise ValueError(f"coef_lr must be a positive number, got {self.coef_lr!r}")
+        if isinstance(self.tolerance, bool) or not (isinstance(self.tolerance, (int, float))
+                                                    and 0 <= self.tolerance < math.inf):
+            raise ValueError(f"tolerance must be a number of standard errors of at least 0, got {self.tolerance!r}")
+        if isinstance(self.average, bool) or not (isinstance(self.average, (int, float)) and 0 <= self.average < math.inf):
+            raise ValueError(f"average must be a number of check intervals of at least 0, got {self.average!r}")
         if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
         if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or not 0 < self.strength <= 1:

@@ -13,7 +13,14 @@ step and call ``fit`` again with it to go on bit for bit where it stopped.
 A step whose loss or gradient is not finite, or that leaves a non-finite ``x``, rolls back:
 ``x`` returns to the best so far, the moments are cleared and the step size is halved. With
 ``backtrack``, so does a check that scores no better than the best so far (the step size was
-too large for where the iterate stands).
+too large for where the iterate stands); with a ``tolerance``, only a check worse than the best
+by more than ``tolerance`` standard errors of the paired per-pair differences (a score given per
+validation pair), so that the noise of the score alone does not shrink the step size.
+
+With ``average``, the checks score an exponential moving average of the iterates (time
+constant ``average`` steps, bias-corrected as Adam's moments are: Polyak & Juditsky, "Acceleration
+of Stochastic Approximation by Averaging", 1992) instead of the last iterate, and the best
+average is what the fit returns; the steps themselves go on from the last iterate.
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ class AdamConfig:
         clip: the largest gradient norm used (larger gradients are scaled down to it).
         backtrack: a check that does not improve on the best score rolls back as a non-finite
             step does.
+        tolerance: with ``backtrack`` and a per-pair score, a check rolls back only when its mean
+            exceeds the best's by more than this many standard errors of the paired differences.
+        average: the time constant, in steps, of the moving average of the iterates that the
+            checks score (0: the checks score the last iterate).
     """
 
     steps: int
@@ -54,6 +65,8 @@ class AdamConfig:
     check_every: int = 50
     clip: float = 1.0
     backtrack: bool = False
+    tolerance: float = 0.0
+    average: int = 0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
 
@@ -62,6 +75,10 @@ class AdamConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"AdamConfig.{key} must be a positive int, got {value!r}")
+        if isinstance(self.average, bool) or not isinstance(self.average, int) or self.average < 0:
+            raise ValueError(f"AdamConfig.average must be an int of at least 0, got {self.average!r}")
+        if not (math.isfinite(self.tolerance) and self.tolerance >= 0):
+            raise ValueError(f"AdamConfig.tolerance must be a finite number of at least 0, got {self.tolerance!r}")
         if not (self.lr > 0 and self.clip > 0):
             raise ValueError(f"AdamConfig.lr and clip must be positive, got {self.lr!r} and {self.clip!r}")
 
@@ -69,7 +86,8 @@ class AdamConfig:
 @dataclass
 class AdamState:
     """Where a fit stands: the iterate and Adam's moments, the minibatch generator's state, the
-    best iterate by the selection score, and the step-size factor (halved at each rollback)."""
+    best iterate by the selection score, the step-size factor (halved at each rollback), and the
+    moving average of the iterates (``avg``, not yet bias-corrected, over ``avg_n`` steps)."""
 
     x: Tensor
     m: Tensor
@@ -82,19 +100,29 @@ class AdamState:
     lr_scale: float = 1.0
     rollbacks: int = 0  # after non-finite steps
     backtracks: int = 0  # after checks that did not improve (``AdamConfig.backtrack``)
+    avg: Tensor | None = None  # the iterates' moving average (``AdamConfig.average``); zeros at the start
+    avg_n: int = 0
+    best_each: Tensor | None = None  # the best's per-pair scores, when the score gives them (else empty)
+
+    def __post_init__(self) -> None:
+        if self.avg is None:
+            self.avg = torch.zeros_like(self.x)
+        if self.best_each is None:
+            self.best_each = torch.zeros(0, dtype=torch.float64)
 
     def tensors(self) -> dict[str, Tensor]:
-        return {"x": self.x, "m": self.m, "v": self.v, "rng": self.rng, "best_x": self.best_x}
+        return {"x": self.x, "m": self.m, "v": self.v, "rng": self.rng, "best_x": self.best_x, "avg": self.avg,
+                "best_each": self.best_each}
 
     def numbers(self) -> dict[str, float | int]:
         return {"best_score": self.best_score, "step": self.step, "t": self.t, "lr_scale": self.lr_scale,
-                "rollbacks": self.rollbacks, "backtracks": self.backtracks}
+                "rollbacks": self.rollbacks, "backtracks": self.backtracks, "avg_n": self.avg_n}
 
     @classmethod
     def from_parts(cls, tensors: dict[str, Tensor], numbers: dict[str, float | int]) -> "AdamState":
         return cls(**tensors, best_score=float(numbers["best_score"]), step=int(numbers["step"]),
                    t=int(numbers["t"]), lr_scale=float(numbers["lr_scale"]), rollbacks=int(numbers["rollbacks"]),
-                   backtracks=int(numbers["backtracks"]))
+                   backtracks=int(numbers["backtracks"]), avg_n=int(numbers.get("avg_n", 0)))
 
 
 def init_state(x0: Tensor, score0: float, seed: int) -> AdamState:
@@ -112,16 +140,22 @@ def _lr(config: AdamConfig, state: AdamState) -> float:
     return config.lr * state.lr_scale * 0.5 * (1 + math.cos(math.pi * state.step / config.steps))
 
 
-def fit(objective: Minibatch, state: AdamState, config: AdamConfig, score: Callable[[Tensor], float],
+Score = Callable[[Tensor], "float | Tensor"]
+"""``score(x)``: the selection score (lower is better), or every validation pair's (a float64
+``[pairs]`` tensor, whose mean is the score)."""
+
+
+def fit(objective: Minibatch, state: AdamState, config: AdamConfig, score: Score,
         project: Callable[[Tensor], Tensor] | None = None,
         on_step: Callable[[AdamState, float, float | None], None] | None = None) -> AdamState:
     """Adam steps from ``state`` up to ``config.steps``; returns the new state (``best_x`` is
     the result). The input ``state`` is not modified.
 
-    ``score(x)`` is the selection score (lower is better); ``project(x)`` maps an iterate back
+    ``score(x)`` is the selection score (:data:`Score`); ``project(x)`` maps an iterate back
     onto the feasible set after each step (``None``: unconstrained). ``on_step(state, loss,
     score_or_None)`` is called after every step (to report, or to save the state)."""
-    st = replace(state, x=state.x.clone(), m=state.m.clone(), v=state.v.clone(), rng=state.rng.clone())
+    st = replace(state, x=state.x.clone(), m=state.m.clone(), v=state.v.clone(), rng=state.rng.clone(),
+                 avg=state.avg.clone())
     gen = torch.Generator()
     gen.set_state(st.rng)
     b1, b2 = config.betas
@@ -143,6 +177,9 @@ def fit(objective: Minibatch, state: AdamState, config: AdamConfig, score: Calla
             ok = bool(torch.isfinite(x).all())
         if ok:
             st.x, st.m, st.v, st.t = x, m, v, t
+            if config.average:
+                decay = 1 - 1 / config.average
+                st.avg, st.avg_n = decay * st.avg + (1 - decay) * x, st.avg_n + 1
         else:
             _roll_back(st)
             st.rollbacks += 1
@@ -150,10 +187,12 @@ def fit(objective: Minibatch, state: AdamState, config: AdamConfig, score: Calla
         st.rng = gen.get_state()
         checked = None
         if st.step % config.check_every == 0 or st.step == config.steps:
-            checked = score(st.x)
+            point = _average(config, st) if config.average and st.avg_n else st.x
+            checked, each = _scored(score, point)
             if checked < st.best_score:
-                st.best_x, st.best_score = st.x.clone(), checked
-            elif config.backtrack and st.step < config.steps:
+                st.best_x, st.best_score = point.clone(), checked
+                st.best_each = each if each is not None else torch.zeros(0, dtype=torch.float64)
+            elif config.backtrack and st.step < config.steps and _worse(config, st, checked, each, score):
                 _roll_back(st)
                 st.backtracks += 1
         if on_step is not None:
@@ -161,9 +200,39 @@ def fit(objective: Minibatch, state: AdamState, config: AdamConfig, score: Calla
     return st
 
 
+def _scored(score: Score, x: Tensor) -> tuple[float, Tensor | None]:
+    """The selection score at ``x`` and its per-pair values (``None`` when the score gives one number)."""
+    value = score(x)
+    if isinstance(value, Tensor):
+        each = value.detach().to(torch.float64).reshape(-1)
+        mean = float(each.mean())
+        return (mean if math.isfinite(mean) else math.inf), each
+    return float(value), None
+
+
+def _worse(config: AdamConfig, st: AdamState, checked: float, each: Tensor | None, score: Score) -> bool:
+    """Whether a check that did not improve is worse than the best by more than the tolerance."""
+    if not config.tolerance or each is None or not math.isfinite(checked):
+        return True
+    if st.best_each.numel() != each.numel():  # the best's per-pair values, once per fit when unknown
+        best_each = _scored(score, st.best_x)[1]
+        st.best_each = best_each if best_each is not None else torch.zeros(0, dtype=torch.float64)
+        if st.best_each.numel() != each.numel():
+            return True
+    diff = each - st.best_each
+    se = float(diff.std() / math.sqrt(diff.numel())) if diff.numel() > 1 else 0.0
+    return float(diff.mean()) > config.tolerance * se
+
+
+def _average(config: AdamConfig, st: AdamState) -> Tensor:
+    """The bias-corrected moving average of the iterates."""
+    return st.avg / (1 - (1 - 1 / config.average) ** st.avg_n)
+
+
 def _roll_back(st: AdamState) -> None:
-    """Back to the best iterate, the moments forgotten, half the step size."""
+    """Back to the best iterate, the moments and the average forgotten, half the step size."""
     st.x, st.m, st.v, st.t = st.best_x.clone(), torch.zeros_like(st.m), torch.zeros_like(st.v), 0
+    st.avg, st.avg_n = torch.zeros_like(st.avg), 0
     st.lr_scale *= 0.5
 
 

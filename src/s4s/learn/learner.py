@@ -117,7 +117,8 @@ def planned_steps(model: Denoiser, nfe: int, method: str, n_pairs: int, config: 
     n_candidates = len(_candidates(nfe, model, config))
     n_val = val_size(n_pairs, config.val_fraction)
     n_rank = min(config.rank.pairs, n_val) if n_candidates > 1 else 0
-    rows = nfe * (n_candidates * n_rank + n_val * (1 + (config.checks + 1) * len(recipe.phases))
+    checks = config.checks + 1 + (1 if config.backtrack and config.tolerance else 0)  # the best's per-pair scores
+    rows = nfe * (n_candidates * n_rank + n_val * (1 + checks * len(recipe.phases))
                   + 2 * (n_pairs - n_val))
     return recipe.steps(config.budget.steps(n_pairs * teacher_nfe, rows, nfe, config.batch_size,
                                             first_free=config.radius == 0))
@@ -281,9 +282,10 @@ def learn(
         begin, begin_score = (start_state, val_start) if phase.from_start else (carry, carry_score)
         params.load_state_dict(begin)
         problem = Problem(params, PARTS[part], on_train, on_val, cfg.radius, {"coef": cfg.coef_lr})
+        every = -(-n_steps // cfg.checks)  # at most checks + 1 checks
         adam = AdamConfig(steps=n_steps, pairs=len(train), batch_size=cfg.batch_size, lr=cfg.lr,
-                          backtrack=cfg.backtrack,
-                          check_every=-(-n_steps // cfg.checks))  # at most checks + 1 checks
+                          backtrack=cfg.backtrack, tolerance=cfg.tolerance, check_every=every,
+                          average=max(1, round(cfg.average * every)) if cfg.average else 0)
         resumed = resume is not None and i == resume.phase
         state = resume.state if resumed else init_state(problem.x0(), begin_score, seed + i)
         at = Checkpoint(fp, i, done, start_key, carry, carry_score, state, {"ranked": ranked, "carry_part": carry_part})

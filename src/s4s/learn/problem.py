@@ -76,10 +76,11 @@ class Problem:
         grad = torch.zeros_like(x) if grad is None else grad
         return value, distributed.all_reduce_sum(grad.detach())
 
-    def score(self, x: Tensor) -> float:
-        """Mean distance on the validation pairs (``inf`` when a sample is not finite)."""
+    def score(self, x: Tensor) -> Tensor:
+        """Distance of every validation pair (float64 ``[pairs]``; the selection score is its mean,
+        ``inf`` when a sample is not finite)."""
         with torch.no_grad():
-            return self.val.mean(self.solver(x))
+            return self.val.each(self.solver(x))
 
     def project(self, x: Tensor) -> Tensor:
         """``x`` with each shift moved onto the ball of radius ``radius * sqrt(dim)``."""
