@@ -135,15 +135,23 @@ def test_adam_on_minibatches_reaches_the_solution():
     assert torch.allclose(end.best_x, x_true, atol=1e-3) and end.best_score < 1e-6 and end.step == 1500
 
 
-def test_adam_goes_on_bit_for_bit_from_a_saved_state():
+@pytest.mark.parametrize("tolerance", [None, 2.0])
+def test_adam_goes_on_bit_for_bit_from_a_saved_state(tolerance):
     objective, full, _ = problem()
     cfg = AdamConfig(steps=40, pairs=64, batch_size=8, check_every=7)
+    score = full
+    if tolerance is not None:  # per-pair scores (noisy around the mean), and backtracking with a tolerance
+        cfg = replace(cfg, lr=0.5, backtrack=True, tolerance=tolerance)
+        wobble = torch.linspace(-1, 1, 32, dtype=torch.float64)
+        score = lambda x: full(x) + 0.1 * full(x) * wobble.roll(int(1000 * float(x.sum())) % 32)  # noqa: E731
     start = engine.init_state(torch.zeros(4, dtype=torch.float64), math.inf, seed=3)
-    straight = engine.fit(objective, start, cfg, full)
+    straight = engine.fit(objective, start, cfg, score)
     saved = []
-    engine.fit(objective, start, cfg, full, on_step=lambda st, loss, checked: saved.append(
+    engine.fit(objective, start, cfg, score, on_step=lambda st, loss, checked: saved.append(
         AdamState.from_parts({k: v.clone() for k, v in st.tensors().items()}, st.numbers())) if st.step == 17 else None)
-    again = engine.fit(objective, saved[0], cfg, full)
+    again = engine.fit(objective, saved[0], cfg, score)
+    if tolerance is not None:
+        assert straight.best_each.numel() == 32
     for key, value in straight.tensors().items():
         assert torch.equal(value, again.tensors()[key]), key
     assert straight.numbers() == again.numbers()
@@ -207,36 +215,6 @@ def test_with_a_tolerance_only_a_check_clearly_worse_than_the_best_goes_back():
     assert strict.backtracks == 2  # without a tolerance every check without a gain goes back
     with pytest.raises(ValueError, match="AdamConfig.tolerance"):
         AdamConfig(steps=1, pairs=1, tolerance=-1.0)
-
-
-def test_with_average_the_checks_score_the_bias_corrected_moving_average_of_the_iterates():
-    objective, full, _ = problem()
-    cfg = AdamConfig(steps=12, pairs=64, batch_size=8, check_every=4, average=3)
-    seen, scored = [], []
-
-    def score(x):
-        scored.append(x.clone())
-        return full(x)
-
-    end = engine.fit(objective, engine.init_state(torch.zeros(4, dtype=torch.float64), math.inf, seed=0), cfg, score,
-                     on_step=lambda st, *_: seen.append(st.x.clone()))
-    decay = 1 - 1 / 3
-    for check, k in enumerate((4, 8, 12)):  # the average of the first k iterates, weights decay ** (k - j)
-        weights = torch.tensor([decay ** (k - j) for j in range(1, k + 1)], dtype=torch.float64)
-        expected = (weights[:, None] * torch.stack(seen[:k])).sum(0) / weights.sum()
-        assert torch.allclose(scored[check], expected, atol=1e-12)
-        assert not torch.allclose(scored[check], seen[k - 1])  # not the last iterate
-    assert any(torch.equal(end.best_x, s) for s in scored)  # the best average is the result
-    cfg_resume = replace(cfg, steps=30)
-    start = engine.init_state(torch.zeros(4, dtype=torch.float64), math.inf, seed=3)
-    straight = engine.fit(objective, start, cfg_resume, full)
-    saved = []
-    engine.fit(objective, start, cfg_resume, full, on_step=lambda st, loss, checked: saved.append(
-        AdamState.from_parts({k: v.clone() for k, v in st.tensors().items()}, st.numbers())) if st.step == 13 else None)
-    again = engine.fit(objective, saved[0], cfg_resume, full)
-    assert torch.equal(straight.best_x, again.best_x) and torch.equal(straight.avg, again.avg)
-    with pytest.raises(ValueError, match="AdamConfig.average"):
-        AdamConfig(steps=1, pairs=1, average=-1)
 
 
 def test_adam_keeps_the_start_when_nothing_scores_better():
@@ -308,7 +286,7 @@ def test_a_same_phase_goes_on_with_the_part_of_the_winning_opening():
     assert resolve_part("coef", "grid") == "coef"
     gmm = s4s.zoo.load("gmm", dim=2)
     seen = set()
-    for lr in (0.02, 0.005):  # on this cell the grid opening wins at the first step size, the joint one at the second
+    for lr in (0.05, 0.02):  # on this cell the grid opening wins at the first step size, the joint one at the second
         events = []
         solver = s4s.learn(gmm, 4, num_samples=64, callback=events.append, config=s4s.LearnConfig(
             plan="grid:1@start,joint:1@start,same:2", iters=80, lr=lr, teacher=s4s.TeacherSpec("unipc", 40, "karras")))

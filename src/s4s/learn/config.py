@@ -48,13 +48,13 @@ class LearnConfig:
         iters: optimisation steps in all, overriding ``budget`` (``None``: from the budget).
         batch_size: pairs per Adam step.
         lr: Adam's step size at the start of each phase (a half cosine to 0 over the phase).
-        coef_lr: the coefficients' step size relative to ``lr`` (the grid's and levels' is ``lr``).
+        coef_lr: the coefficients' step size relative to ``lr`` per unit of the start's relative
+            error (its RMSE to the teacher over the teacher samples' RMS, on the validation
+            pairs; :func:`s4s.learn.learner.relative_error`); the grid's and levels' is ``lr``.
         backtrack: a check that scores no better than the phase's best returns there with half
             the step size.
         tolerance: with ``backtrack``, only a check worse than the best by more than this many
             standard errors (of the paired differences on the validation pairs) goes back.
-        average: the checks score a moving average of the iterates whose time constant is this
-            many check intervals, instead of the last iterate (0: the last iterate).
         band: history depth of the learned coefficients (``None``: every earlier evaluation).
         val_fraction: the share of the pairs held out to select and guard (at least 2 pairs).
         checks: selection checks on the validation pairs in each phase.
@@ -85,10 +85,9 @@ class LearnConfig:
     iters: int | None = None
     batch_size: int = 16
     lr: float = 0.1
-    coef_lr: float = 0.3
+    coef_lr: float = 1.5
     backtrack: bool = False
     tolerance: float = 0.0
-    average: float = 0.0
     band: int | None = None
     val_fraction: float = 0.2
     checks: int = 8
@@ -130,8 +129,6 @@ class LearnConfig:
         if isinstance(self.tolerance, bool) or not (isinstance(self.tolerance, (int, float))
                                                     and 0 <= self.tolerance < math.inf):
             raise ValueError(f"tolerance must be a number of standard errors of at least 0, got {self.tolerance!r}")
-        if isinstance(self.average, bool) or not (isinstance(self.average, (int, float)) and 0 <= self.average < math.inf):
-            raise ValueError(f"average must be a number of check intervals of at least 0, got {self.average!r}")
         if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
         if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or not 0 < self.strength <= 1:

@@ -16,11 +16,6 @@ A step whose loss or gradient is not finite, or that leaves a non-finite ``x``, 
 too large for where the iterate stands); with a ``tolerance``, only a check worse than the best
 by more than ``tolerance`` standard errors of the paired per-pair differences (a score given per
 validation pair), so that the noise of the score alone does not shrink the step size.
-
-With ``average``, the checks score an exponential moving average of the iterates (time
-constant ``average`` steps, bias-corrected as Adam's moments are: Polyak & Juditsky, "Acceleration
-of Stochastic Approximation by Averaging", 1992) instead of the last iterate, and the best
-average is what the fit returns; the steps themselves go on from the last iterate.
 """
 
 from __future__ import annotations
@@ -54,8 +49,6 @@ class AdamConfig:
             step does.
         tolerance: with ``backtrack`` and a per-pair score, a check rolls back only when its mean
             exceeds the best's by more than this many standard errors of the paired differences.
-        average: the time constant, in steps, of the moving average of the iterates that the
-            checks score (0: the checks score the last iterate).
     """
 
     steps: int
@@ -66,7 +59,6 @@ class AdamConfig:
     clip: float = 1.0
     backtrack: bool = False
     tolerance: float = 0.0
-    average: int = 0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
 
@@ -75,8 +67,6 @@ class AdamConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"AdamConfig.{key} must be a positive int, got {value!r}")
-        if isinstance(self.average, bool) or not isinstance(self.average, int) or self.average < 0:
-            raise ValueError(f"AdamConfig.average must be an int of at least 0, got {self.average!r}")
         if not (math.isfinite(self.tolerance) and self.tolerance >= 0):
             raise ValueError(f"AdamConfig.tolerance must be a finite number of at least 0, got {self.tolerance!r}")
         if not (self.lr > 0 and self.clip > 0):
@@ -86,8 +76,8 @@ class AdamConfig:
 @dataclass
 class AdamState:
     """Where a fit stands: the iterate and Adam's moments, the minibatch generator's state, the
-    best iterate by the selection score, the step-size factor (halved at each rollback), and the
-    moving average of the iterates (``avg``, not yet bias-corrected, over ``avg_n`` steps)."""
+    best iterate by the selection score (with its per-pair scores when the score gives them),
+    and the step-size factor (halved at each rollback)."""
 
     x: Tensor
     m: Tensor
@@ -100,29 +90,25 @@ class AdamState:
     lr_scale: float = 1.0
     rollbacks: int = 0  # after non-finite steps
     backtracks: int = 0  # after checks that did not improve (``AdamConfig.backtrack``)
-    avg: Tensor | None = None  # the iterates' moving average (``AdamConfig.average``); zeros at the start
-    avg_n: int = 0
     best_each: Tensor | None = None  # the best's per-pair scores, when the score gives them (else empty)
 
     def __post_init__(self) -> None:
-        if self.avg is None:
-            self.avg = torch.zeros_like(self.x)
         if self.best_each is None:
             self.best_each = torch.zeros(0, dtype=torch.float64)
 
     def tensors(self) -> dict[str, Tensor]:
-        return {"x": self.x, "m": self.m, "v": self.v, "rng": self.rng, "best_x": self.best_x, "avg": self.avg,
+        return {"x": self.x, "m": self.m, "v": self.v, "rng": self.rng, "best_x": self.best_x,
                 "best_each": self.best_each}
 
     def numbers(self) -> dict[str, float | int]:
         return {"best_score": self.best_score, "step": self.step, "t": self.t, "lr_scale": self.lr_scale,
-                "rollbacks": self.rollbacks, "backtracks": self.backtracks, "avg_n": self.avg_n}
+                "rollbacks": self.rollbacks, "backtracks": self.backtracks}
 
     @classmethod
     def from_parts(cls, tensors: dict[str, Tensor], numbers: dict[str, float | int]) -> "AdamState":
         return cls(**tensors, best_score=float(numbers["best_score"]), step=int(numbers["step"]),
                    t=int(numbers["t"]), lr_scale=float(numbers["lr_scale"]), rollbacks=int(numbers["rollbacks"]),
-                   backtracks=int(numbers["backtracks"]), avg_n=int(numbers.get("avg_n", 0)))
+                   backtracks=int(numbers["backtracks"]))
 
 
 def init_state(x0: Tensor, score0: float, seed: int) -> AdamState:
@@ -154,8 +140,7 @@ def fit(objective: Minibatch, state: AdamState, config: AdamConfig, score: Score
     ``score(x)`` is the selection score (:data:`Score`); ``project(x)`` maps an iterate back
     onto the feasible set after each step (``None``: unconstrained). ``on_step(state, loss,
     score_or_None)`` is called after every step (to report, or to save the state)."""
-    st = replace(state, x=state.x.clone(), m=state.m.clone(), v=state.v.clone(), rng=state.rng.clone(),
-                 avg=state.avg.clone())
+    st = replace(state, x=state.x.clone(), m=state.m.clone(), v=state.v.clone(), rng=state.rng.clone())
     gen = torch.Generator()
     gen.set_state(st.rng)
     b1, b2 = config.betas
@@ -177,9 +162,6 @@ def fit(objective: Minibatch, state: AdamState, config: AdamConfig, score: Score
             ok = bool(torch.isfinite(x).all())
         if ok:
             st.x, st.m, st.v, st.t = x, m, v, t
-            if config.average:
-                decay = 1 - 1 / config.average
-                st.avg, st.avg_n = decay * st.avg + (1 - decay) * x, st.avg_n + 1
         else:
             _roll_back(st)
             st.rollbacks += 1
@@ -187,10 +169,9 @@ def fit(objective: Minibatch, state: AdamState, config: AdamConfig, score: Score
         st.rng = gen.get_state()
         checked = None
         if st.step % config.check_every == 0 or st.step == config.steps:
-            point = _average(config, st) if config.average and st.avg_n else st.x
-            checked, each = _scored(score, point)
+            checked, each = _scored(score, st.x)
             if checked < st.best_score:
-                st.best_x, st.best_score = point.clone(), checked
+                st.best_x, st.best_score = st.x.clone(), checked
                 st.best_each = each if each is not None else torch.zeros(0, dtype=torch.float64)
             elif config.backtrack and st.step < config.steps and _worse(config, st, checked, each, score):
                 _roll_back(st)
@@ -224,15 +205,9 @@ def _worse(config: AdamConfig, st: AdamState, checked: float, each: Tensor | Non
     return float(diff.mean()) > config.tolerance * se
 
 
-def _average(config: AdamConfig, st: AdamState) -> Tensor:
-    """The bias-corrected moving average of the iterates."""
-    return st.avg / (1 - (1 - 1 / config.average) ** st.avg_n)
-
-
 def _roll_back(st: AdamState) -> None:
-    """Back to the best iterate, the moments and the average forgotten, half the step size."""
+    """Back to the best iterate, the moments forgotten, half the step size."""
     st.x, st.m, st.v, st.t = st.best_x.clone(), torch.zeros_like(st.m), torch.zeros_like(st.v), 0
-    st.avg, st.avg_n = torch.zeros_like(st.avg), 0
     st.lr_scale *= 0.5
 
 

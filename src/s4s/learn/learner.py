@@ -15,6 +15,7 @@ and ``solver.meta["cost"]`` records what the run spent (:mod:`s4s.learn.budget`)
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -118,7 +119,7 @@ def planned_steps(model: Denoiser, nfe: int, method: str, n_pairs: int, config: 
     n_val = val_size(n_pairs, config.val_fraction)
     n_rank = min(config.rank.pairs, n_val) if n_candidates > 1 else 0
     checks = config.checks + 1 + (1 if config.backtrack and config.tolerance else 0)  # the best's per-pair scores
-    rows = nfe * (n_candidates * n_rank + n_val * (1 + checks * len(recipe.phases))
+    rows = nfe * (n_candidates * n_rank + n_val * (2 + checks * len(recipe.phases))
                   + 2 * (n_pairs - n_val))
     return recipe.steps(config.budget.steps(n_pairs * teacher_nfe, rows, nfe, config.batch_size,
                                             first_free=config.radius == 0))
@@ -266,9 +267,11 @@ def learn(
             val_start = float((each * on_val.weights).mean())
         else:
             val_start = on_val.mean(start)
+        error = relative_error(Pairs(model, val, get_distance("l2"), None, chunk), start)
+    coef_scale = cfg.coef_lr * error
 
-    log.info("%s nfe=%d from %s (validation %.4g): %d steps (%s) on %d training pairs", method, nfe, start_key,
-             val_start, total, ", ".join(f"{p.part} {n}" for p, n in zip(recipe.phases, steps)), len(train))
+    log.info("%s nfe=%d from %s (validation %.4g, relative error %.3g): %d steps (%s) on %d training pairs", method,
+             nfe, start_key, val_start, error, total, ", ".join(f"{p.part} {n}" for p, n in zip(recipe.phases, steps)), len(train))
 
     # --- the recipe's phases, each from the best parameters so far
     carry, carry_score, done, first, carry_part = start_state, val_start, 0, 0, None
@@ -281,11 +284,10 @@ def learn(
         name = f"{part}{i + 1}"
         begin, begin_score = (start_state, val_start) if phase.from_start else (carry, carry_score)
         params.load_state_dict(begin)
-        problem = Problem(params, PARTS[part], on_train, on_val, cfg.radius, {"coef": cfg.coef_lr})
+        problem = Problem(params, PARTS[part], on_train, on_val, cfg.radius, {"coef": coef_scale})
         every = -(-n_steps // cfg.checks)  # at most checks + 1 checks
         adam = AdamConfig(steps=n_steps, pairs=len(train), batch_size=cfg.batch_size, lr=cfg.lr,
-                          backtrack=cfg.backtrack, tolerance=cfg.tolerance, check_every=every,
-                          average=max(1, round(cfg.average * every)) if cfg.average else 0)
+                          backtrack=cfg.backtrack, tolerance=cfg.tolerance, check_every=every)
         resumed = resume is not None and i == resume.phase
         state = resume.state if resumed else init_state(problem.x0(), begin_score, seed + i)
         at = Checkpoint(fp, i, done, start_key, carry, carry_score, state, {"ranked": ranked, "carry_part": carry_part})
@@ -332,7 +334,7 @@ def learn(
         "teacher": spec.to_dict(), "num_samples": len(teacher_data), "seed": seed, "radius": cfg.radius,
         "distance": settings["distance"], "plan": recipe.plan(), "steps": steps, "strength": cfg.strength,
         "batch_size": cfg.batch_size, "accepted": accepted,
-        "metrics": {"val_start": val_start, "val_best": carry_score, "ranked": ranked},
+        "metrics": {"val_start": val_start, "val_best": carry_score, "ranked": ranked, "start_error": error},
         "seconds": round(time.perf_counter() - started, 2), "cost": cost.to_dict(),
     }
     log.info("%s nfe=%d: validation %.4g -> %.4g in %.1f s; cost %d model-evaluation units (%d learning, %d teacher)",
@@ -343,6 +345,18 @@ def learn(
         meta["guidance"] = params.guidance.to_dict()
         return GuidanceSolver.from_params(params, candidates[start_key].grid, method, meta)  # type: ignore[return-value]
     return learned.with_(name=method, meta=meta)
+
+
+def relative_error(on_val: Pairs, start: Any, floor: float = 1e-6) -> float:
+    """The start's RMSE to the teacher over the teacher samples' RMS, on ``on_val`` (mean squared
+    error pairs): the scale of the coefficients' steps. A coefficient of the last rows moves the
+    sample by about its change times the data's scale, so the steps a coefficient needs follow
+    the error there is to remove. At least ``floor``; 1 when the start's samples are not finite."""
+    mse = on_val.mean(start)
+    rms = float(on_val.data.samples.to(torch.float64).pow(2).mean().sqrt())
+    if not (math.isfinite(mse) and rms > 0):
+        return 1.0
+    return max(floor, math.sqrt(mse) / rms)
 
 
 def _detached(solver: Any) -> Any:
