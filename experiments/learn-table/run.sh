@@ -2,8 +2,8 @@
 # The README's table of the current learner: every bundled model, NFE 3-10, the four methods,
 # in four processes side by side (one thread each; models and NFEs split so that they end at
 # about the same time), then joined, with the learner issue's checks (checks.md).
-# As run for the README (2026-12-01, commit 508eb68, cache .cache/teacher): a and b side by
-# side; c and d started when a reached digits-flow (a stopped there).
+# As run for the README (2026-12-01, commit d98c13a, cache .cache/teacher): all four side by
+# side from the start (a, b, c, d as below).
 set -eu
 cd "$(dirname "$0")/../.."
 out=experiments/learn-table
