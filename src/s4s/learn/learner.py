@@ -271,7 +271,8 @@ def learn(
     coef_scale = cfg.coef_lr * error
 
     log.info("%s nfe=%d from %s (validation %.4g, relative error %.3g): %d steps (%s) on %d training pairs", method,
-             nfe, start_key, val_start, error, total, ", ".join(f"{p.part} {n}" for p, n in zip(recipe.phases, steps)), len(train))
+             nfe, start_key, val_start, error, total, ", ".join(f"{p.part} {n}" for p, n in zip(recipe.phases, steps)),
+             len(train))
 
     # --- the recipe's phases, each from the best parameters so far
     carry, carry_score, done, first, carry_part = start_state, val_start, 0, 0, None
