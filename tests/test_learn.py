@@ -278,6 +278,21 @@ def test_phases_go_on_from_the_best_so_far_and_openings_from_the_start():
         assert torch.allclose(solver.b, rebuilt.b, atol=1e-12)
 
 
+def test_the_first_step_moves_each_coefficient_by_the_step_size_the_start_error_sets():
+    # Adam's first step moves every coordinate by its step size: the coefficients' is
+    # lr * coef_lr * (the start's relative error), in units of their row's denoised weight
+    events = []
+    s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=48, callback=events.append,
+                  config=config(iters=1, checks=1, lr=0.2, coef_lr=0.5, base="deis", schedule="karras"))
+    error = s.meta["metrics"]["start_error"]
+    assert 0.01 < error < 1
+    base = s4s.make_solver("deis", 4, "karras", GMM)
+    moved = (events[0].solver.b - base.b) / base.b.sum(1, keepdim=True)
+    lower = moved[torch.tril(torch.ones(4, 4, dtype=torch.bool))].abs()
+    stepped = lower[lower > 1e-12]  # a coefficient without a gradient (a weight the sample does not use) stays
+    assert len(stepped) >= 8 and torch.allclose(stepped, torch.full_like(stepped, 0.2 * 0.5 * error), rtol=1e-5)
+
+
 def test_a_run_the_guard_rejects_returns_its_start(caplog):
     class Never(Guard):
         def accepts(self, *figures: float) -> bool:

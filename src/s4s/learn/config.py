@@ -47,11 +47,10 @@ class LearnConfig:
         budget: the learning budget (a multiple of the teacher pairs' cost) and how it buys steps.
         iters: optimisation steps in all, overriding ``budget`` (``None``: from the budget).
         batch_size: pairs per Adam step.
-        lr: the grid's and levels' step size per unit of the start's relative error (its RMSE
-            to the teacher over the teacher samples' RMS on the validation pairs,
-            :func:`s4s.learn.learner.relative_error`), at the start of each phase (a half
-            cosine to 0 over the phase).
-        coef_lr: the coefficients' step size relative to the grid's.
+        lr: Adam's step size at the start of each phase (a half cosine to 0 over the phase).
+        coef_lr: the coefficients' step size relative to ``lr`` per unit of the start's relative
+            error (its RMSE to the teacher over the teacher samples' RMS, on the validation
+            pairs; :func:`s4s.learn.learner.relative_error`); the grid's and levels' is ``lr``.
         backtrack: a check that scores no better than the phase's best returns there with half
             the step size.
         tolerance: with ``backtrack``, only a check worse than the best by more than this many
@@ -85,8 +84,8 @@ class LearnConfig:
     budget: StepBudget = field(default_factory=StepBudget)
     iters: int | None = None
     batch_size: int = 16
-    lr: float = 0.25
-    coef_lr: float = 0.3
+    lr: float = 0.1
+    coef_lr: float = 1.5
     backtrack: bool = False
     tolerance: float = 0.0
     band: int | None = None

@@ -119,8 +119,7 @@ def planned_steps(model: Denoiser, nfe: int, method: str, n_pairs: int, config: 
     n_val = val_size(n_pairs, config.val_fraction)
     n_rank = min(config.rank.pairs, n_val) if n_candidates > 1 else 0
     checks = config.checks + 1 + (1 if config.backtrack and config.tolerance else 0)  # the best's per-pair scores
-    start_passes = 1 if _plain_l2(config) else 2  # its score, and its relative error when that is another distance
-    rows = nfe * (n_candidates * n_rank + n_val * (start_passes + checks * len(recipe.phases))
+    rows = nfe * (n_candidates * n_rank + n_val * (2 + checks * len(recipe.phases))
                   + 2 * (n_pairs - n_val))
     return recipe.steps(config.budget.steps(n_pairs * teacher_nfe, rows, nfe, config.batch_size,
                                             first_free=config.radius == 0))
@@ -265,11 +264,11 @@ def learn(
             each = on_val.each(start)
             weight = scale_weights(scales_of(val.cond), each, params.guidance)
             on_val.weights, on_train.weights = weight(scales_of(val.cond)), weight(scales_of(train.cond))
-            val_start, unweighted = float((each * on_val.weights).mean()), float(each.mean())
+            val_start = float((each * on_val.weights).mean())
         else:
-            val_start = unweighted = on_val.mean(start)
-        error = relative_error(Pairs(model, val, get_distance("l2"), None, chunk), start,
-                               mse=unweighted if _plain_l2(cfg) else None)
+            val_start = on_val.mean(start)
+        error = relative_error(Pairs(model, val, get_distance("l2"), None, chunk), start)
+    coef_scale = cfg.coef_lr * error
 
     log.info("%s nfe=%d from %s (validation %.4g, relative error %.3g): %d steps (%s) on %d training pairs", method,
              nfe, start_key, val_start, error, total, ", ".join(f"{p.part} {n}" for p, n in zip(recipe.phases, steps)),
@@ -286,9 +285,9 @@ def learn(
         name = f"{part}{i + 1}"
         begin, begin_score = (start_state, val_start) if phase.from_start else (carry, carry_score)
         params.load_state_dict(begin)
-        problem = Problem(params, PARTS[part], on_train, on_val, cfg.radius, {"coef": cfg.coef_lr})
+        problem = Problem(params, PARTS[part], on_train, on_val, cfg.radius, {"coef": coef_scale})
         every = -(-n_steps // cfg.checks)  # at most checks + 1 checks
-        adam = AdamConfig(steps=n_steps, pairs=len(train), batch_size=cfg.batch_size, lr=cfg.lr * error,
+        adam = AdamConfig(steps=n_steps, pairs=len(train), batch_size=cfg.batch_size, lr=cfg.lr,
                           backtrack=cfg.backtrack, tolerance=cfg.tolerance, check_every=every)
         resumed = resume is not None and i == resume.phase
         state = resume.state if resumed else init_state(problem.x0(), begin_score, seed + i)
@@ -349,23 +348,16 @@ def learn(
     return learned.with_(name=method, meta=meta)
 
 
-def relative_error(on_val: Pairs, start: Any, floor: float = 1e-6, mse: float | None = None) -> float:
+def relative_error(on_val: Pairs, start: Any, floor: float = 1e-6) -> float:
     """The start's RMSE to the teacher over the teacher samples' RMS, on ``on_val`` (mean squared
-    error pairs; ``mse``, when given, is the start's mean there, and no pass is made): the scale
-    of every step size. The farther the start is from its teacher, the farther the learned
-    solver lies from the start, so the steps follow the error there is to remove. Between
-    ``floor`` and 1 (a start no better than zeros); 1 when the start's samples are not finite."""
-    mse = on_val.mean(start) if mse is None else mse
+    error pairs): the scale of the coefficients' steps. A coefficient of the last rows moves the
+    sample by about its change times the data's scale, so the steps a coefficient needs follow
+    the error there is to remove. At least ``floor``; 1 when the start's samples are not finite."""
+    mse = on_val.mean(start)
     rms = float(on_val.data.samples.to(torch.float64).pow(2).mean().sqrt())
     if not (math.isfinite(mse) and rms > 0):
         return 1.0
-    return min(1.0, max(floor, math.sqrt(mse) / rms))
-
-
-def _plain_l2(config: LearnConfig) -> bool:
-    """Whether the distance is the mean squared error itself (so the start's relative error
-    needs no pass of its own)."""
-    return config.distance == "l2" and config.decode is None
+    return max(floor, math.sqrt(mse) / rms)
 
 
 def _detached(solver: Any) -> Any:
