@@ -6,7 +6,7 @@
 # side from the start (a, b, c, d as below).
 set -eu
 cd "$(dirname "$0")/../.."
-out=experiments/learn-table
+out=${OUT:-experiments/learn-table}  # OUT=experiments/NAME writes another folder
 export OMP_NUM_THREADS=1
 python=${PYTHON:-.venv/bin/python}
 run() { $python benchmarks/learn_table.py --threads 1 --out $out/$1 "${@:2}" > $out/$1.log 2>&1; }
