@@ -22,6 +22,7 @@ from learn_table import GRIDS, HELD_OUT, MODELS, PAIRS, labels, teacher_pairs
 from s4s import metrics
 from s4s._atomic import atomic_path, write_text_atomic
 from s4s.learn import CANDIDATE_SOLVERS, LearnConfig, StepBudget
+from s4s.learn.config import NUM_SAMPLES
 
 
 def main() -> None:
@@ -34,7 +35,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model = MODELS[args.model]("cpu")
-    data = teacher_pairs(args.model, model, list(range(PAIRS.get(args.model, 512))), args.cache)
+    data = teacher_pairs(args.model, model, list(range(PAIRS.get(args.model, NUM_SAMPLES))), args.cache,
+                         spec=LearnConfig().teacher)
     held = teacher_pairs(args.model, model, list(range(1_000_000, 1_000_000 + HELD_OUT.get(args.model, 1_000))),
                          args.cache)
 

@@ -4,8 +4,8 @@
 
 On the bundled `digits-ddpm` pipeline (a diffusers `DDPMPipeline`): for each NFE, images from
 `DPMSolverMultistepScheduler` and `UniPCMultistepScheduler` (pipeline defaults, and with
-Karras sigmas) and from `S4SScheduler` running `s4s.learn(..., method="s4s_alt")` (512 teacher
-pairs, default options), all from the same starting latents.
+Karras sigmas) and from `S4SScheduler` running `s4s.learn(..., method="s4s_alt")` (the
+learner's default teacher pairs and options), all from the same starting latents.
 RMSE (on the pipeline's [0, 1] images) to the teacher (UniPC-3, 200 NFE, Karras grid) from
 those latents, and FD-digits. Markdown and JSON go to --out.
 """
@@ -84,7 +84,7 @@ def main() -> None:
         for name, make in hand.items():
             row[name] = score(images(make(), nfe))
         t = time.perf_counter()
-        solver = s4s.learn(model, nfe, method="s4s_alt", num_samples=512, seed=0,
+        solver = s4s.learn(model, nfe, method="s4s_alt", seed=0,
                            config=s4s.LearnConfig(iters=args.iters, cache_dir=args.cache))
         row["learn_seconds"] = time.perf_counter() - t
         row["S4SScheduler(s4s_alt)"] = score(images(S4SScheduler.from_solver(solver, **config), nfe))

@@ -5,9 +5,9 @@
     (or one run per NFE side by side, then --merge their guidance_range.json files)
 
 On class-conditional `digits` with classifier-free guidance (labels `seed % 10`), for each NFE:
-`s4s.learn(guided(digits, None), nfe, config=LearnConfig(guidance=RANGE))` (defaults: 512
-teacher pairs from seeds 0-511, spread over the range's training scales) and, at each
-evaluation scale `w`, `s4s.learn(digits guided at w, nfe)` (defaults, 512 pairs at `w`) and the
+`s4s.learn(guided(digits, None), nfe, config=LearnConfig(guidance=RANGE))` (defaults: the
+learner's teacher pairs, spread over the range's training scales) and, at each
+evaluation scale `w`, `s4s.learn(digits guided at w, nfe)` (defaults, at `w`) and the
 best of the 36 hand-designed (solver, grid) candidates. Figures on held-out seeds
 (1,000,000 + i) against that scale's teacher (UniPC-3, 200 NFE, Karras grid): RMSE of
 `range_solver.at(guidance=w)`, of the single-scale solver and of the best hand-designed one,

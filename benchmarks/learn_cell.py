@@ -2,8 +2,11 @@
 
     python benchmarks/learn_cell.py MODEL NFE [METHOD] ['{"plan": "joint", "lr": 0.1}']
 
-The teacher pairs are the table's (512, the mixture 4,096; `benchmarks/learn_table.py`); the
-optional JSON object is passed to `s4s.LearnConfig` (its "seed", if any, to `s4s.learn`).
+The teacher pairs are the table's (the learner's default teacher, 1,024 pairs, the mixture 8,192;
+`benchmarks/learn_table.py`), the held-out figures against the reference teacher; the
+optional JSON object is passed to `s4s.LearnConfig`, but for three keys: "seed" goes to
+`s4s.learn`, "pairs" is the number of teacher pairs and "teacher_nfe" the learning teacher's NFE
+(`'{"pairs": 512, "teacher_nfe": 200}'`: the learner's defaults before 1,024 pairs at 100 NFE).
 Prints one line: held-out RMSE to the teacher (1,000 seeds, the mixture 100,000), the learn's
 cost in model-evaluation units, its time and its start.
 """
@@ -19,6 +22,8 @@ import torch
 
 import s4s
 from learn_table import HELD_OUT, MODELS, PAIRS, teacher_pairs
+from s4s.learn.config import NUM_SAMPLES, TEACHER_NFE
+from s4s.teacher import TeacherSpec
 from s4s import metrics
 
 
@@ -27,18 +32,21 @@ def main() -> None:
     name, nfe = sys.argv[1], int(sys.argv[2])
     method = sys.argv[3] if len(sys.argv) > 3 else "s4s_alt"
     options = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+    shown = dict(options)
     seed = int(options.pop("seed", 0))  # the learner's seed (split and minibatch order), not a LearnConfig field
+    pairs = int(options.pop("pairs", PAIRS.get(name, NUM_SAMPLES)))
+    teacher = TeacherSpec(nfe=int(options.pop("teacher_nfe", TEACHER_NFE)))
     model = MODELS[name]("cpu")
-    data = teacher_pairs(name, model, list(range(PAIRS.get(name, 512))), ".cache/teacher")
+    data = teacher_pairs(name, model, list(range(pairs)), ".cache/teacher", spec=teacher)
     held = teacher_pairs(name, model, list(range(1_000_000, 1_000_000 + HELD_OUT.get(name, 1_000))), ".cache/teacher")
     dtype = data.noise.dtype
     start = time.perf_counter()
-    solver = s4s.learn(model, nfe, method, seed=seed, teacher_data=data, config=s4s.LearnConfig(dtype=dtype, **options),
+    config = s4s.LearnConfig(dtype=dtype, teacher=teacher, **options)
+    solver = s4s.learn(model, nfe, method, seed=seed, teacher_data=data, config=config,
                        cond=None if data.cond is None else (lambda seeds: torch.tensor([s % 10 for s in seeds])))
     with torch.no_grad():
         x = torch.cat([solver.sample(model, held.noise[i:i + 5000], None if held.cond is None else held.cond[i:i + 5000])
                        for i in range(0, len(held), 5000)])
-    shown = {**options, **({"seed": seed} if seed else {})}
     print(f"RESULT {name} nfe={nfe} {method} {json.dumps(shown)} heldout={metrics.rmse(x, held.samples):.4f} "
           f"cost={solver.meta['cost']['units']} secs={time.perf_counter() - start:.0f} "
           f"start={solver.meta['base']}/{solver.meta['schedule']}")

@@ -6,8 +6,8 @@
 For each model and NFE: the best hand-designed solver over {DDIM, iPNDM, DPM-Solver++(2M, 3M),
 UniPC, DEIS} x {Karras, log-SNR} (and, as a stronger reference, over the learner's 36 starting
 candidates, which add time-uniform grids and grids ending at 0) and the learned `s4s`,
-`s4s_alt`, `ld3`, `joint` solvers (512 teacher pairs, 4,096 for the Gaussian mixture; default
-options): RMSE to the teacher on 1,000 held-out seeds (100,000 for the Gaussian mixture),
+`s4s_alt`, `ld3`, `joint` solvers (the learner's default teacher pairs, 8,192 for the Gaussian
+mixture; default options): RMSE to the teacher on 1,000 held-out seeds (100,000 for the Gaussian mixture),
 FD-digits for the digits models, learning time and the learning cost in model-evaluation units
 (`solver.meta["cost"]`, teacher included). `s4s` is also compared with the best hand-designed
 solver on its own (fixed) grid, and the table gives the share of the FD-digits gap between the
@@ -17,7 +17,7 @@ After the table, the learner issue's checks, each with its figure: `s4s_alt` at 
 best hand-designed solver at NFE 4, 5, 6 and 8; its geometric-mean RMSE over the cells against
 a reference table (`--reference`, default the README's table of the learner before); `s4s`
 below the best hand-designed solver on its own grid; `s4s_alt` at most `ld3`; the cost of each
-default learn at most 3x the teacher's 512 pairs at 200 NFE.
+learn at most 3x its teacher pairs' cost.
 `benchmarks/merge_tables.py` joins runs split over processes or machines into one table.
 Results go to stdout and, as markdown and JSON, to --out.
 """
@@ -37,6 +37,7 @@ import s4s
 from s4s import metrics, zoo
 from s4s._atomic import write_text_atomic
 from s4s.learn import CANDIDATE_SCHEDULES, CANDIDATE_SOLVERS, LearnConfig, StepBudget, parse_start
+from s4s.learn.config import NUM_SAMPLES
 from s4s.teacher import TeacherData, TeacherSpec, generate_teacher, teacher_gap
 
 log = logging.getLogger("learn_table")
@@ -50,7 +51,7 @@ MODELS = {  # name -> loader(device)
 }
 GRIDS = ("karras", "logsnr")
 METHODS = ("s4s", "s4s_alt", "ld3", "joint")
-PAIRS = {"gmm": 4096}  # teacher pairs to learn from; default 512. 410 training pairs of the 2-D
+PAIRS = {"gmm": 8192}  # teacher pairs to learn from; default the learner's (NUM_SAMPLES). 410 training pairs of the 2-D
 # mixture fit its few mode-switching samples rather than the solver (experiments/LOG.md,
 # "Selection score"); 2-D pairs are cheap.
 HELD_OUT = {"gmm": 100_000}  # held-out seeds from 1,000,000; default 1,000. The 2-D mixture's error
@@ -63,11 +64,13 @@ def labels(seeds: list[int]) -> torch.Tensor:
 
 
 def teacher_pairs(name: str, model: s4s.Denoiser, seeds: list[int], cache: str | None,
-                  device: str = "cpu") -> TeacherData:
-    """The table's teacher pairs for the bundled model ``name`` at ``seeds`` (float64 for the
-    mixture, labels ``seed % 10`` for guided ``digits``), cached under ``cache``."""
+                  device: str = "cpu", spec: TeacherSpec | None = None) -> TeacherData:
+    """Teacher pairs for the bundled model ``name`` at ``seeds`` (float64 for the mixture, labels
+    ``seed % 10`` for guided ``digits``), cached under ``cache``: the reference teacher
+    (``TeacherSpec()``, what held-out figures are measured against) unless ``spec`` is given
+    (the pairs to learn from are the learner's own, ``LearnConfig().teacher``)."""
     dtype = torch.float64 if name == "gmm" else torch.float32
-    return generate_teacher(model, seeds, zoo.sample_shape(model), TeacherSpec(),
+    return generate_teacher(model, seeds, zoo.sample_shape(model), spec or TeacherSpec(),
                             cond=labels(seeds) if name == "digits-cfg2" else None, dtype=dtype, device=device,
                             cache_dir=cache)
 
@@ -110,19 +113,18 @@ def main() -> None:
         shape = zoo.sample_shape(model)
         dtype = torch.float64 if name == "gmm" else torch.float32
         cond_fn = labels if name == "digits-cfg2" else None
-        seeds = list(range(PAIRS.get(name, 512) if args.num_samples is None else args.num_samples))
+        seeds = list(range(PAIRS.get(name, NUM_SAMPLES) if args.num_samples is None else args.num_samples))
         start = time.perf_counter()
-        train = generate_teacher(model, seeds, shape, spec, cond=None if cond_fn is None else cond_fn(seeds),
-                                 dtype=dtype, device=args.device, cache_dir=args.cache)
-        held_seeds = list(range(1_000_000, 1_000_000 + HELD_OUT.get(name, 1_000)))
-        held = generate_teacher(model, held_seeds, shape, spec, cond=None if cond_fn is None else cond_fn(held_seeds),
-                                dtype=dtype, device=args.device, cache_dir=args.cache)
+        train = teacher_pairs(name, model, seeds, args.cache, args.device, LearnConfig().teacher)
+        held = teacher_pairs(name, model, list(range(1_000_000, 1_000_000 + HELD_OUT.get(name, 1_000))), args.cache,
+                             args.device)
         teacher_s = time.perf_counter() - start
         gap = teacher_gap(model, held, spec)
         digits = name != "gmm"
         fd_teacher = metrics.fd_digits(held.samples.cpu()) if digits else None
-        log.info("%s: teacher %s, gap to 2x-finer %.2e RMSE, %.0f s for %d pairs; FD-digits of the teacher %s",
-                 name, spec.to_dict(), gap, teacher_s, len(train) + len(held), fd_teacher)
+        log.info("%s: reference teacher %s, gap to 2x-finer %.2e RMSE; %d pairs to learn from (%s); %.0f s for %d "
+                 "pairs; FD-digits of the teacher %s", name, spec.to_dict(), gap, len(train), LearnConfig().teacher.to_dict(), teacher_s, len(train) + len(held),
+                 fd_teacher)
 
         def evaluate(solver: s4s.Solver) -> dict[str, float]:
             with torch.no_grad():

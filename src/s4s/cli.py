@@ -23,6 +23,9 @@ from typing import Any, Callable
 
 import torch
 
+from .learn.config import NUM_SAMPLES, TEACHER_NFE
+from .teacher import TeacherSpec
+
 log = logging.getLogger("s4s")
 
 
@@ -274,10 +277,11 @@ def _teacher_spec(args: argparse.Namespace) -> Any:
     if args.teacher == "dopri5":
         return TeacherSpec("dopri5")
     name, _, nfe = args.teacher.partition(":")
-    if name not in SOLVERS or not (nfe or "200").isdigit() or not 1 <= int(nfe or 200) <= 100_000:
+    nfe = nfe or str(TEACHER_NFE)
+    if name not in SOLVERS or not nfe.isdigit() or not 1 <= int(nfe) <= 100_000:
         raise UsageError(f"--teacher must be SOLVER:NFE with SOLVER one of {', '.join(sorted(SOLVERS))} and NFE in "
-                         f"1..100000 (e.g. unipc:200), or dopri5; got {args.teacher!r}")
-    return TeacherSpec(name, int(nfe or 200), args.teacher_schedule)
+                         f"1..100000 (e.g. unipc:{TEACHER_NFE}), or dopri5; got {args.teacher!r}")
+    return TeacherSpec(name, int(nfe), args.teacher_schedule)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -586,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def model_args(p: argparse.ArgumentParser, teacher: bool = True) -> None:
+    def model_args(p: argparse.ArgumentParser, teacher: bool = True, teacher_nfe: int = TEACHER_NFE) -> None:
         p.add_argument("--model", required=True, help="zoo name, diffusers:PATH or module:factory")
         p.add_argument("--guidance", type=_guidance_arg, default=None,
                        help="classifier-free guidance scale (digits, digits-sd3, or a diffusers pipeline's "
@@ -601,7 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where the model, teacher and learning run: cpu, cuda, cuda:1, mps (default cpu; "
                             "with --distributed, cuda means each rank's own GPU)")
         if teacher:
-            p.add_argument("--teacher", default="unipc:200", help="SOLVER:NFE or dopri5 (default unipc:200)")
+            p.add_argument("--teacher", default=f"unipc:{teacher_nfe}",
+                           help=f"SOLVER:NFE or dopri5 (default unipc:{teacher_nfe})")
             p.add_argument("--teacher-schedule", default="karras")
             p.add_argument("--cache", help="teacher cache folder (resumable)")
             p.add_argument("--distributed", action="store_true",
@@ -629,8 +634,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nfe", type=int, required=True, help="model evaluations per sample of the learned solver")
     p.add_argument("--method", default="s4s_alt", choices=["s4s", "s4s_alt", "ld3", "joint"],
                    help="what is learned (default s4s_alt: coefficients and time steps)")
-    p.add_argument("--num-samples", type=int, default=512,
-                   help="teacher pairs to learn from, seeds 0..N-1 (default 512, at least 4)")
+    p.add_argument("--num-samples", type=int, default=NUM_SAMPLES,
+                   help=f"teacher pairs to learn from, seeds 0..N-1 (default {NUM_SAMPLES}, at least 4)")
     learn_args(p)
     p.add_argument("--plan", help="optimisation phases replacing the method's, as part:share items, e.g. "
                                   "'joint:3,coef:1' (parts: grid, coef, joint)")
@@ -660,7 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="RMSE to the teacher (with its standard error; FD-digits on digits models) of a "
                                     "solver on given seeds, against the best hand-designed solver at its NFE")
-    model_args(p)
+    model_args(p, teacher_nfe=TeacherSpec().nfe)  # the reference teacher, finer than the one learn learns from
     solver_args(p)
     p.add_argument("--seeds", default="1000000-1000499",
                    help="held-out seeds to evaluate on (default 1000000-1000499)")
@@ -668,14 +673,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("teacher", help="generate (or resume) a teacher cache")
     model_args(p)
-    p.add_argument("--seeds", default="0-511", help="seeds of the teacher pairs (default 0-511)")
+    p.add_argument("--seeds", default=f"0-{NUM_SAMPLES - 1}",
+                   help=f"seeds of the teacher pairs (default 0-{NUM_SAMPLES - 1}, what learn uses)")
     p.set_defaults(func=cmd_teacher)
 
     p = sub.add_parser("bench", help="best hand-designed against learned solvers, per NFE")
     model_args(p)
     p.add_argument("--nfe", type=int, nargs="+", default=[4, 5, 6])
     p.add_argument("--methods", nargs="+", default=["s4s_alt"], choices=["s4s", "s4s_alt", "ld3", "joint"])
-    p.add_argument("--num-samples", type=int, default=512)
+    p.add_argument("--num-samples", type=int, default=NUM_SAMPLES)
     learn_args(p)
     p.add_argument("--seeds", default="1000000-1000499", help="held-out evaluation seeds")
     p.add_argument("--seed", type=int, default=0)
@@ -700,7 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job: learn S4S-Alt for digits and compare (writes docs/ files)")
     p.add_argument("--out", default="docs")
     p.add_argument("--nfe", type=int, default=5)
-    p.add_argument("--num-samples", type=int, default=512)
+    p.add_argument("--num-samples", type=int, default=NUM_SAMPLES)
     p.add_argument("--force", action="store_true", help="overwrite an existing solver file in --out")
     p.set_defaults(func=cmd_demo)
     return parser

@@ -1,6 +1,6 @@
 """The main job (``make demo`` / ``s4s demo``): what S4S-Alt buys on the bundled ``digits`` model.
 
-Learns S4S-Alt at NFE 5 from 512 teacher pairs, then on held-out seeds prints the teacher,
+Learns S4S-Alt at NFE 5 from the learner's default teacher pairs, then on held-out seeds prints the teacher,
 the best hand-designed solver at each NFE and the learned solver, and writes:
 the solver file, a PNG grid (teacher / best hand-designed / S4S-Alt on the same seeds) and a
 PNG plot of RMSE to the teacher against NFE.
@@ -17,6 +17,7 @@ import torch
 from . import metrics, zoo
 from ._atomic import atomic_path
 from .learn import CANDIDATE_SOLVERS, learn
+from .learn.config import NUM_SAMPLES, LearnConfig
 from .solvers import make_solver
 from .teacher import TeacherSpec, generate_teacher
 
@@ -27,7 +28,7 @@ NFES = (3, 4, 5, 6, 8, 10)
 GRIDS = ("karras", "logsnr")
 
 
-def run_demo(out: Path, nfe: int = 5, num_samples: int = 512, force: bool = False, cache: str | None = ".cache/teacher") -> dict:
+def run_demo(out: Path, nfe: int = 5, num_samples: int = NUM_SAMPLES, force: bool = False, cache: str | None = ".cache/teacher") -> dict:
     """Run the demo and write its files under ``out``; returns the figures it printed."""
     out.mkdir(parents=True, exist_ok=True)
     solver_path = out / f"digits-s4s_alt-nfe{nfe}.json"
@@ -36,11 +37,11 @@ def run_demo(out: Path, nfe: int = 5, num_samples: int = 512, force: bool = Fals
     start = time.perf_counter()
     model = zoo.load("digits")
     shape = zoo.sample_shape(model)
-    spec = TeacherSpec()
-    train = generate_teacher(model, range(num_samples), shape, spec, cache_dir=cache)
+    spec = TeacherSpec()  # the reference the figures are measured against
+    train = generate_teacher(model, range(num_samples), shape, LearnConfig().teacher, cache_dir=cache)
     held = generate_teacher(model, HELD_OUT, shape, spec, cache_dir=cache)
-    log.info("teacher (%s): %d learning + %d held-out samples in %.0f s", spec.to_dict(), len(train), len(held),
-             time.perf_counter() - start)
+    log.info("teacher pairs (%s): %d to learn from; reference (%s): %d held-out samples; %.0f s",
+             LearnConfig().teacher.to_dict(), len(train), spec.to_dict(), len(held), time.perf_counter() - start)
 
     def run(solver):  # type: ignore[no-untyped-def]
         with torch.no_grad():

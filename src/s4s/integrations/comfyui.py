@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from ..io import save_solver
 from ..k_diffusion import from_host, host_denoiser, host_sigmas, sample_s4s
+from ..learn.config import NUM_SAMPLES
 from ..learn.guidance import solver_at
 from ..solvers.table import Solver
 
@@ -279,7 +280,7 @@ class S4SLearn:
             "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}),
             "nfe": ("INT", {"default": 5, "min": 1, "max": 50, "tooltip": "model evaluations (steps) of the solver"}),
             "method": (list(METHODS), {"default": "s4s_alt"}),
-            "num_samples": ("INT", {"default": 512, "min": 8, "max": 65536, "tooltip": "teacher pairs"}),
+            "num_samples": ("INT", {"default": NUM_SAMPLES, "min": 8, "max": 65536, "tooltip": "teacher pairs"}),
             "seed": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1}),
             "filename": ("STRING", {"default": "s4s"}),
         }}

@@ -35,7 +35,7 @@ from ..models import partial_denoising
 from ..teacher import TeacherData, generate_img2img_teacher, generate_teacher
 from .budget import Cost, counted
 from .checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoint
-from .config import LearnConfig
+from .config import NUM_SAMPLES, LearnConfig
 from .engine import AdamConfig, AdamState, fit, init_state
 from .guidance import (GuidanceParams, GuidanceSolver, ScaledSolver, guidance_pairs_cond, middle_scores,
                        scale_weights, scales_of, training_index)
@@ -138,7 +138,7 @@ def learn(
     model: Denoiser,
     nfe: int,
     method: str = "s4s_alt",
-    num_samples: int = 512,
+    num_samples: int = NUM_SAMPLES,
     seed: int = 0,
     *,
     cond: Tensor | Callable[[list[int]], Tensor] | None = None,
