@@ -2,11 +2,11 @@
 
     python benchmarks/learn_cell.py MODEL NFE [METHOD] ['{"plan": "joint", "lr": 0.1}']
 
-The teacher pairs are the table's (the learner's default teacher, 1,024 pairs, the mixture 8,192;
+The teacher pairs are the table's (the learner's default teacher, 512 pairs, the mixture 4,096;
 `benchmarks/learn_table.py`), the held-out figures against the reference teacher; the
 optional JSON object is passed to `s4s.LearnConfig`, but for three keys: "seed" goes to
 `s4s.learn`, "pairs" is the number of teacher pairs and "teacher_nfe" the learning teacher's NFE
-(`'{"pairs": 512, "teacher_nfe": 200}'`: the learner's defaults before 1,024 pairs at 100 NFE).
+(`'{"pairs": 1024, "teacher_nfe": 100}'`: twice the pairs at the same teacher cost).
 Prints one line: held-out RMSE to the teacher (1,000 seeds, the mixture 100,000), the learn's
 cost in model-evaluation units, its time and its start.
 """

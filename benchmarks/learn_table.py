@@ -6,7 +6,7 @@
 For each model and NFE: the best hand-designed solver over {DDIM, iPNDM, DPM-Solver++(2M, 3M),
 UniPC, DEIS} x {Karras, log-SNR} (and, as a stronger reference, over the learner's 36 starting
 candidates, which add time-uniform grids and grids ending at 0) and the learned `s4s`,
-`s4s_alt`, `ld3`, `joint` solvers (the learner's default teacher pairs, 8,192 for the Gaussian
+`s4s_alt`, `ld3`, `joint` solvers (the learner's default teacher pairs, 4,096 for the Gaussian
 mixture; default options): RMSE to the teacher on 1,000 held-out seeds (100,000 for the Gaussian mixture),
 FD-digits for the digits models, learning time and the learning cost in model-evaluation units
 (`solver.meta["cost"]`, teacher included). `s4s` is also compared with the best hand-designed
@@ -51,7 +51,7 @@ MODELS = {  # name -> loader(device)
 }
 GRIDS = ("karras", "logsnr")
 METHODS = ("s4s", "s4s_alt", "ld3", "joint")
-PAIRS = {"gmm": 8192}  # teacher pairs to learn from; default the learner's (NUM_SAMPLES). 410 training pairs of the 2-D
+PAIRS = {"gmm": 4096}  # teacher pairs to learn from; default the learner's (NUM_SAMPLES). 410 training pairs of the 2-D
 # mixture fit its few mode-switching samples rather than the solver (experiments/LOG.md,
 # "Selection score"); 2-D pairs are cheap.
 HELD_OUT = {"gmm": 100_000}  # held-out seeds from 1,000,000; default 1,000. The 2-D mixture's error
