@@ -115,7 +115,8 @@ def main() -> None:
         cond_fn = labels if name == "digits-cfg2" else None
         seeds = list(range(PAIRS.get(name, NUM_SAMPLES) if args.num_samples is None else args.num_samples))
         start = time.perf_counter()
-        train = teacher_pairs(name, model, seeds, args.cache, args.device, LearnConfig().teacher)
+        learning = LearnConfig().teacher
+        train = teacher_pairs(name, model, seeds, args.cache, args.device, learning)
         held = teacher_pairs(name, model, list(range(1_000_000, 1_000_000 + HELD_OUT.get(name, 1_000))), args.cache,
                              args.device)
         teacher_s = time.perf_counter() - start
@@ -123,8 +124,8 @@ def main() -> None:
         digits = name != "gmm"
         fd_teacher = metrics.fd_digits(held.samples.cpu()) if digits else None
         log.info("%s: reference teacher %s, gap to 2x-finer %.2e RMSE; %d pairs to learn from (%s); %.0f s for %d "
-                 "pairs; FD-digits of the teacher %s", name, spec.to_dict(), gap, len(train), LearnConfig().teacher.to_dict(), teacher_s, len(train) + len(held),
-                 fd_teacher)
+                 "pairs; FD-digits of the teacher %s", name, spec.to_dict(), gap, len(train), learning.to_dict(),
+                 teacher_s, len(train) + len(held), fd_teacher)
 
         def evaluate(solver: s4s.Solver) -> dict[str, float]:
             with torch.no_grad():

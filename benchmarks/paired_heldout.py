@@ -20,11 +20,9 @@ import logging
 import torch
 
 import s4s
-from learn_table import MODELS, PAIRS, labels
-from s4s import zoo
+from learn_table import MODELS, PAIRS, teacher_pairs
 from s4s.learn import split_pairs
 from s4s.learn.config import NUM_SAMPLES
-from s4s.teacher import TeacherSpec, generate_teacher
 
 def worst_share(e: torch.Tensor) -> float:
     """The share of the summed squared error ``e`` ``[N]`` that its worst 1% of samples (at least
@@ -63,14 +61,11 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     model = MODELS[args.model]("cpu")
-    shape, spec = zoo.sample_shape(model), TeacherSpec()
     dtype = torch.float64 if args.model == "gmm" else torch.float32
-    cond = labels if args.model == "digits-cfg2" else (lambda seeds: None)
     seeds = list(range(args.num_samples or PAIRS.get(args.model, NUM_SAMPLES)))
     held_seeds = list(range(1_000_000, 1_000_000 + args.held_out))
-    train = generate_teacher(model, seeds, shape, s4s.LearnConfig().teacher, cond=cond(seeds), dtype=dtype,
-                             cache_dir=args.cache)  # the learner's teacher; held-out figures against the reference
-    held = generate_teacher(model, held_seeds, shape, spec, cond=cond(held_seeds), dtype=dtype, cache_dir=args.cache)
+    train = teacher_pairs(args.model, model, seeds, args.cache, spec=s4s.LearnConfig().teacher)
+    held = teacher_pairs(args.model, model, held_seeds, args.cache)  # against the reference teacher
     _, val = split_pairs(train, 0.2, torch.Generator().manual_seed(0))  # learn's split (seed 0, val_fraction 0.2)
     errors, val_errors = {}, {}
     for method in args.methods:

@@ -665,7 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="RMSE to the teacher (with its standard error; FD-digits on digits models) of a "
                                     "solver on given seeds, against the best hand-designed solver at its NFE")
-    model_args(p, teacher_nfe=TeacherSpec().nfe)  # the reference teacher, finer than the one learn learns from
+    model_args(p, teacher_nfe=TeacherSpec().nfe)  # the reference teacher, whatever teacher learn learns from
     solver_args(p)
     p.add_argument("--seeds", default="1000000-1000499",
                    help="held-out seeds to evaluate on (default 1000000-1000499)")

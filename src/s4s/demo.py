@@ -37,11 +37,11 @@ def run_demo(out: Path, nfe: int = 5, num_samples: int = NUM_SAMPLES, force: boo
     start = time.perf_counter()
     model = zoo.load("digits")
     shape = zoo.sample_shape(model)
-    spec = TeacherSpec()  # the reference the figures are measured against
-    train = generate_teacher(model, range(num_samples), shape, LearnConfig().teacher, cache_dir=cache)
+    spec, learning = TeacherSpec(), LearnConfig().teacher  # the figures' reference; what learn learns from
+    train = generate_teacher(model, range(num_samples), shape, learning, cache_dir=cache)
     held = generate_teacher(model, HELD_OUT, shape, spec, cache_dir=cache)
     log.info("teacher pairs (%s): %d to learn from; reference (%s): %d held-out samples; %.0f s",
-             LearnConfig().teacher.to_dict(), len(train), spec.to_dict(), len(held), time.perf_counter() - start)
+             learning.to_dict(), len(train), spec.to_dict(), len(held), time.perf_counter() - start)
 
     def run(solver):  # type: ignore[no-untyped-def]
         with torch.no_grad():
