@@ -6,7 +6,8 @@ The teacher pairs are the table's (the learner's default teacher, 512 pairs, the
 `benchmarks/learn_table.py`), the held-out figures against the reference teacher; the
 optional JSON object is passed to `s4s.LearnConfig`, but for three keys: "seed" goes to
 `s4s.learn`, "pairs" is the number of teacher pairs and "teacher_nfe" the learning teacher's NFE
-(`'{"pairs": 1024, "teacher_nfe": 100}'`: twice the pairs at the same teacher cost).
+(`'{"pairs": 1024, "teacher_nfe": 100}'`: twice the pairs at the same teacher cost), and "rank": N
+ranks the starts on N validation pairs (`RankStarts(pairs=N)`).
 Prints one line: held-out RMSE to the teacher (1,000 seeds, the mixture 100,000), the learn's
 cost in model-evaluation units, its time and its start.
 """
@@ -21,7 +22,7 @@ import time
 import torch
 
 import s4s
-from learn_table import HELD_OUT, MODELS, PAIRS, teacher_pairs
+from learn_table import HELD_OUT, MODELS, PAIRS, config_fields, teacher_pairs
 from s4s.learn.config import NUM_SAMPLES, TEACHER_NFE
 from s4s.teacher import TeacherSpec
 from s4s import metrics
@@ -41,7 +42,7 @@ def main() -> None:
     held = teacher_pairs(name, model, list(range(1_000_000, 1_000_000 + HELD_OUT.get(name, 1_000))), ".cache/teacher")
     dtype = data.noise.dtype
     start = time.perf_counter()
-    config = s4s.LearnConfig(dtype=dtype, teacher=teacher, **options)
+    config = s4s.LearnConfig(dtype=dtype, teacher=teacher, **config_fields(options))
     solver = s4s.learn(model, nfe, method, seed=seed, teacher_data=data, config=config,
                        cond=None if data.cond is None else (lambda seeds: torch.tensor([s % 10 for s in seeds])))
     with torch.no_grad():

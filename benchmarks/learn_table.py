@@ -37,6 +37,7 @@ import s4s
 from s4s import metrics, zoo
 from s4s._atomic import write_text_atomic
 from s4s.learn import CANDIDATE_SCHEDULES, CANDIDATE_SOLVERS, LearnConfig, StepBudget, parse_start
+from s4s.learn.policies import RankStarts
 from s4s.learn.config import NUM_SAMPLES
 from s4s.teacher import TeacherData, TeacherSpec, generate_teacher, teacher_gap
 
@@ -57,6 +58,14 @@ PAIRS = {"gmm": 4096}  # teacher pairs to learn from; default the learner's (NUM
 HELD_OUT = {"gmm": 100_000}  # held-out seeds from 1,000,000; default 1,000. The 2-D mixture's error
 # sits on the few samples that switch modes: of ten blocks of 10,000 seeds, five ranked two
 # learned solvers 1% apart the other way from all 100,000 (experiments/LOG.md, "Two openings").
+
+
+def config_fields(options: dict) -> dict:
+    """LearnConfig fields from JSON options: ``"rank": N`` stands for ``RankStarts(pairs=N)``."""
+    out = dict(options)
+    if "rank" in out:
+        out["rank"] = RankStarts(pairs=int(out["rank"]))
+    return out
 
 
 def labels(seeds: list[int]) -> torch.Tensor:
@@ -86,7 +95,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, help="LearnConfig(lr=...) for every method (default: the learner's)")
     parser.add_argument("--backtrack", action="store_true", help="LearnConfig(backtrack=True) for every method")
     parser.add_argument("--config", type=json.loads, default={},
-                        help='more LearnConfig fields for every method, as JSON, e.g. \'{"tolerance": 2}\'')
+                        help='more LearnConfig fields for every method, as JSON, e.g. \'{"tolerance": 2}\' '
+                             '("rank": N ranks the starts on N validation pairs)')
     parser.add_argument("--seed", type=int, default=0, help="the learner's seed (its split and minibatch order)")
     parser.add_argument("--start", help="BASE/SCHEDULE every method starts from (LearnConfig(base=..., schedule=...)) "
                                         "instead of the best candidate on the teacher pairs, e.g. deis/logsnr")
@@ -150,7 +160,7 @@ def main() -> None:
                 config = LearnConfig(dtype=dtype, device=args.device, plan=args.plan if method == "s4s_alt" else None,
                                      base=fixed[0], schedule=fixed[1], budget=StepBudget(args.budget),
                                      **{"backtrack": args.backtrack, **({} if args.lr is None else {"lr": args.lr}),
-                                        **args.config})
+                                        **config_fields(args.config)})
                 solver = s4s.learn(model, nfe, method=method, seed=args.seed, teacher_data=train, cond=cond_fn, config=config)
                 res = evaluate(solver)
                 res["plan"] = solver.meta["plan"]

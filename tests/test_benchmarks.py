@@ -103,3 +103,14 @@ def test_final_choices_reads_the_learners_choice_and_joins_the_table_before(tmp_
     (r,) = choice_rows(tmp_path, before)
     assert r["choice"]["z"] == {"ld3@4": -3.07} and r["choice"]["distances"]["ld3@4"] == 0.0003517
     assert "| 0.0003517 | -3.07 | ld3 opening |" in render_choices([r])
+
+
+def test_json_options_become_learn_config_fields():
+    from learn_table import config_fields
+    from s4s.learn import LearnConfig
+    from s4s.learn.policies import RankStarts
+    options = {"rank": 128, "lr": 0.05}
+    fields = config_fields(options)
+    assert fields == {"rank": RankStarts(pairs=128), "lr": 0.05} and options["rank"] == 128  # the input is kept
+    assert LearnConfig(**fields).rank.pairs == 128
+    assert config_fields({"tolerance": 2}) == {"tolerance": 2}

@@ -278,19 +278,22 @@ def test_phases_go_on_from_the_best_so_far_and_openings_from_the_start():
         assert torch.allclose(solver.b, rebuilt.b, atol=1e-12)
 
 
-def test_the_first_step_moves_each_coefficient_by_the_step_size_the_start_error_sets():
+@pytest.mark.parametrize("plan, factor", [(None, 1.0), ("coef*0.25", 0.25)])
+def test_the_first_step_moves_each_coefficient_by_the_step_size_the_start_error_sets(plan, factor):
     # Adam's first step moves every coordinate by its step size: the coefficients' is
-    # lr * coef_lr * (the start's relative error), in units of their row's denoised weight
+    # lr * coef_lr * (the start's relative error) times the phase's factor (a plan's ``*lr``),
+    # in units of their row's denoised weight
     events = []
     s = s4s.learn(GMM, nfe=4, method="s4s", num_samples=48, callback=events.append,
-                  config=config(iters=1, checks=1, lr=0.2, coef_lr=0.5, base="deis", schedule="karras"))
+                  config=config(iters=1, checks=1, lr=0.2, coef_lr=0.5, base="deis", schedule="karras", plan=plan))
     error = s.meta["metrics"]["start_error"]
     assert 0.01 < error < 1
     base = s4s.make_solver("deis", 4, "karras", GMM)
     moved = (events[0].solver.b - base.b) / base.b.sum(1, keepdim=True)
     lower = moved[torch.tril(torch.ones(4, 4, dtype=torch.bool))].abs()
     stepped = lower[lower > 1e-12]  # a coefficient without a gradient (a weight the sample does not use) stays
-    assert len(stepped) >= 8 and torch.allclose(stepped, torch.full_like(stepped, 0.2 * 0.5 * error), rtol=1e-5)
+    expected = torch.full_like(stepped, 0.2 * 0.5 * error * factor)
+    assert len(stepped) >= 8 and torch.allclose(stepped, expected, rtol=1e-5)
 
 
 def test_a_run_the_guard_rejects_returns_its_start(caplog):
@@ -358,9 +361,13 @@ def test_recipes_are_data():
     plan = parse_plan("grid:1@start, joint:2,coef")
     assert plan.phases == (Phase("grid", 1.0, True), Phase("joint", 2.0), Phase("coef", 1.0))
     assert plan.steps(40) == [10, 20, 10] and parse_plan(plan.plan()).phases == plan.phases
+    scaled = parse_plan("grid:1@start*2, joint:6*0.4")
+    assert scaled.phases == (Phase("grid", 1.0, True, lr=2.0), Phase("joint", 6.0, lr=0.4))
+    assert scaled.plan() == "grid:1@start*2,joint:6*0.4" and parse_plan(scaled.plan()).phases == scaled.phases
 
 
-@pytest.mark.parametrize("plan", ["", "grid:0", "wiggle:5", "coef:-1", "joint:x", "grid:inf", "grid:1@end", None])
+@pytest.mark.parametrize("plan", ["", "grid:0", "wiggle:5", "coef:-1", "joint:x", "grid:inf", "grid:1@end", None,
+                                  "joint:6*0", "joint:6*-1", "joint:6*x", "joint:6*", "joint:6*nan"])
 def test_bad_plans_are_refused(plan):
     with pytest.raises(ValueError, match="plan|share|part"):
         parse_plan(plan)

@@ -3,13 +3,15 @@
 # in four processes side by side (one thread each; models and NFEs split so that they end at
 # about the same time), then joined, with the learner issue's checks (checks.md).
 # As run for the README (2026-12-01, commit d98c13a, cache .cache/teacher): all four side by
-# side from the start (a, b, c, d as below).
+# side from the start (a, b, c, d as below). Arguments are passed to every process, e.g.
+# `OUT=experiments/NAME bash experiments/learn-table/run.sh --methods s4s_alt --plan P`.
 set -eu
 cd "$(dirname "$0")/../.."
 out=${OUT:-experiments/learn-table}  # OUT=experiments/NAME writes another folder
 export OMP_NUM_THREADS=1
 python=${PYTHON:-.venv/bin/python}
-run() { $python benchmarks/learn_table.py --threads 1 --out $out/$1 "${@:2}" > $out/$1.log 2>&1; }
+extra=("$@")
+run() { $python benchmarks/learn_table.py --threads 1 --out $out/$1 "${@:2}" ${extra[@]+"${extra[@]}"} > $out/$1.log 2>&1; }
 run a --models digits-cfg2 gmm &
 run b --models digits digits-ddpm &
 run c --models digits-flow --nfe 3 4 5 6 &

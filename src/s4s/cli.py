@@ -637,8 +637,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-samples", type=int, default=NUM_SAMPLES,
                    help=f"teacher pairs to learn from, seeds 0..N-1 (default {NUM_SAMPLES}, at least 4)")
     learn_args(p)
-    p.add_argument("--plan", help="optimisation phases replacing the method's, as part:share items, e.g. "
-                                  "'joint:3,coef:1' (parts: grid, coef, joint)")
+    p.add_argument("--plan", help="optimisation phases replacing the method's, as part[:share][@start][*lr] items, "
+                                  "e.g. 'joint:3,coef:1' or 'grid:1@start,joint:1@start,joint:6*0.4' (parts: grid, "
+                                  "coef, joint, same; @start: from the start; *lr: a factor on the step size)")
     p.add_argument("--radius", type=float, default=0.0, help="relaxed objective radius (0 = plain)")
     p.add_argument("--strength", type=float, default=1.0, metavar="S",
                    help="learn for image-to-image: start where an img2img pipeline with strength S starts "

@@ -287,7 +287,7 @@ def learn(
         params.load_state_dict(begin)
         problem = Problem(params, PARTS[part], on_train, on_val, cfg.radius, {"coef": coef_scale})
         every = -(-n_steps // cfg.checks)  # at most checks + 1 checks
-        adam = AdamConfig(steps=n_steps, pairs=len(train), batch_size=cfg.batch_size, lr=cfg.lr,
+        adam = AdamConfig(steps=n_steps, pairs=len(train), batch_size=cfg.batch_size, lr=cfg.lr * phase.lr,
                           backtrack=cfg.backtrack, tolerance=cfg.tolerance, check_every=every)
         resumed = resume is not None and i == resume.phase
         state = resume.state if resumed else init_state(problem.x0(), begin_score, seed + i)

@@ -34,21 +34,28 @@ def resolve_part(part: str, best_part: str | None) -> str:
     return (best_part or "joint") if part == SAME else part
 
 
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
 @dataclass(frozen=True)
 class Phase:
     """Fit ``part`` for ``share`` of the recipe's steps (shares are relative weights), from the
-    best parameters so far or, with ``from_start``, from the start."""
+    best parameters so far or, with ``from_start``, from the start, with ``lr`` times the
+    learner's step size (``LearnConfig.lr``)."""
 
     part: str
     share: float = 1.0
     from_start: bool = False
+    lr: float = 1.0
 
     def __post_init__(self) -> None:
         if self.part not in PARTS and self.part != SAME:
             raise ValueError(f"a phase's part must be one of {sorted([*PARTS, SAME])}, got {self.part!r}")
-        if not (isinstance(self.share, (int, float)) and not isinstance(self.share, bool)
-                and math.isfinite(self.share) and self.share > 0):
+        if not _positive(self.share):
             raise ValueError(f"a phase's share must be a positive number, got {self.share!r}")
+        if not _positive(self.lr):
+            raise ValueError(f"a phase's step-size factor (lr) must be a positive number, got {self.lr!r}")
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,8 @@ class Recipe:
 
     def plan(self) -> str:
         """The recipe in :func:`parse_plan`'s notation."""
-        return ",".join(f"{p.part}:{p.share:g}{'@start' if p.from_start else ''}" for p in self.phases)
+        return ",".join(f"{p.part}:{p.share:g}{'@start' if p.from_start else ''}{f'*{p.lr:g}' if p.lr != 1 else ''}"
+                        for p in self.phases)
 
 
 S4S = Recipe("s4s", (Phase("coef"),))
@@ -84,20 +92,23 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (S4S, S4S_ALT, LD3, JOINT)}
 
 def parse_plan(plan: str, name: str = "plan") -> Recipe:
     """A recipe from a plan such as ``"grid:1@start,joint:1@start,joint:6"``: comma-separated
-    ``part[:share][@start]`` items, ``part`` one of ``grid``, ``coef``, ``joint``, ``same``, ``share`` a
-    positive number (the phase's weight in the step budget; 1 when left out) and ``@start``
-    beginning the phase at the start instead of the best parameters so far."""
+    ``part[:share][@start][*lr]`` items, ``part`` one of ``grid``, ``coef``, ``joint``, ``same``,
+    ``share`` a positive number (the phase's weight in the step budget; 1 when left out),
+    ``@start`` beginning the phase at the start instead of the best parameters so far, and
+    ``*lr`` a positive factor on the step size (``"joint:6*0.4"``: 0.4 times ``LearnConfig.lr``)."""
     if not isinstance(plan, str) or not plan.strip():
         raise ValueError(f"plan must be a non-empty string such as 'joint:3,coef:1', got {plan!r}")
     phases = []
     for item in plan.split(","):
-        body, at, flag = item.strip().partition("@")
+        rest, star, lr = item.strip().partition("*")
+        body, at, flag = rest.partition("@")
         part, _, share = body.partition(":")
         try:
-            if at and flag != "start":
+            if at and flag.strip() != "start":
                 raise ValueError(flag)
-            phases.append(Phase(part.strip(), float(share) if share.strip() else 1.0, from_start=bool(at)))
+            phases.append(Phase(part.strip(), float(share) if share.strip() else 1.0, from_start=bool(at),
+                                lr=float(lr) if star else 1.0))
         except ValueError:
-            raise ValueError(f"bad plan item {item.strip()!r} in {plan!r}: expected part[:share][@start] with part "
-                             f"one of {sorted([*PARTS, SAME])} and share a positive number") from None
+            raise ValueError(f"bad plan item {item.strip()!r} in {plan!r}: expected part[:share][@start][*lr] with "
+                             f"part one of {sorted([*PARTS, SAME])} and share and lr positive numbers") from None
     return Recipe(name, tuple(phases))
