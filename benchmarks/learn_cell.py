@@ -4,12 +4,13 @@
 
 The teacher pairs are the table's (the learner's default teacher, 512 pairs, the mixture 4,096;
 `benchmarks/learn_table.py`), the held-out figures against the reference teacher; the
-optional JSON object is passed to `s4s.LearnConfig`, but for three keys: "seed" goes to
+optional JSON object is passed to `s4s.LearnConfig`, but for these keys: "seed" goes to
 `s4s.learn`, "pairs" is the number of teacher pairs and "teacher_nfe" the learning teacher's NFE
 (`'{"pairs": 1024, "teacher_nfe": 100}'`: twice the pairs at the same teacher cost), and "rank": N
 ranks the starts on N validation pairs (`RankStarts(pairs=N)`).
-Prints one line: held-out RMSE to the teacher (1,000 seeds, the mixture 100,000), the learn's
-cost in model-evaluation units, its time and its start.
+Logs every selection check (phase@step: validation distance / mean training minibatch distance
+since the check before) and prints one line: held-out RMSE to the teacher (1,000 seeds, the
+mixture 100,000), the learn's cost in model-evaluation units, its time and its start.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 
 import s4s
 from learn_table import HELD_OUT, MODELS, PAIRS, config_fields, teacher_pairs
+from s4s.learn import LearnEvent
 from s4s.learn.config import NUM_SAMPLES, TEACHER_NFE
 from s4s.teacher import TeacherSpec
 from s4s import metrics
@@ -43,7 +45,15 @@ def main() -> None:
     dtype = data.noise.dtype
     start = time.perf_counter()
     config = s4s.LearnConfig(dtype=dtype, teacher=teacher, **config_fields(options))
-    solver = s4s.learn(model, nfe, method, seed=seed, teacher_data=data, config=config,
+    losses: list[float] = []
+
+    def report(event: LearnEvent) -> None:
+        losses.append(event.loss if event.loss is not None else float("nan"))
+        if event.val is not None:
+            logging.info("check %s@%d: %.4g / %.4g", event.phase, event.iteration, event.val, sum(losses) / len(losses))
+            losses.clear()
+
+    solver = s4s.learn(model, nfe, method, seed=seed, teacher_data=data, config=config, callback=report,
                        cond=None if data.cond is None else (lambda seeds: torch.tensor([s % 10 for s in seeds])))
     with torch.no_grad():
         x = torch.cat([solver.sample(model, held.noise[i:i + 5000], None if held.cond is None else held.cond[i:i + 5000])
