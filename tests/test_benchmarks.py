@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from compare_tables import ratios, summary  # noqa: E402
 from final_choices import render as render_choices, rows as choice_rows  # noqa: E402
 from learn_table import render  # noqa: E402
 from merge_tables import merge  # noqa: E402
@@ -55,6 +56,17 @@ def test_merge_orders_rows_as_the_benchmark_lists_models_then_by_nfe():
                      ("b.json", [at("gmm", 5), at("digits", 3)])])
     assert [(r["model"], r["nfe"]) for r in rows] == [
         ("gmm", 5), ("digits", 3), ("digits", 10), ("digits-flow", 10), ("mine", 4)]
+
+
+def test_compare_tables_gives_each_cells_ratio_and_the_geometric_means():
+    old = [row(4, 0.2, s4s_alt={"rmse": 0.10}, ld3={"rmse": 0.1}), row(5, 0.2, s4s_alt={"rmse": 0.08}),
+           row(6, 0.2, s4s_alt={"rmse": 0.05})]
+    new = [row(4, 0.2, s4s_alt={"rmse": 0.05}), row(5, 0.2, s4s_alt={"rmse": 0.16}), row(8, 0.2, s4s_alt={"rmse": 0.1})]
+    assert ratios(new, old, "s4s_alt") == {("digits", 4): 0.5, ("digits", 5): 2.0}  # only the cells both have
+    assert ratios(new, old, "ld3") == {}
+    text = summary(new, old, ["s4s_alt", "ld3"], show=1)
+    assert text.splitlines() == ["s4s_alt: geometric mean 1.000x over 2 cells; by NFE 4: 0.500, 5: 2.000",
+                                 "  best: digits NFE 4 0.50x", "  worst: digits NFE 5 2.00x"]
 
 
 def test_paired_heldout_reports_the_difference_per_block_and_its_standard_error():
