@@ -2,11 +2,11 @@
 
     python benchmarks/learn_cell.py MODEL NFE [METHOD] ['{"plan": "joint", "lr": 0.1}']
 
-The teacher pairs are the table's (the learner's default teacher, 512 pairs, the mixture 4,096;
+The teacher pairs are the table's (the learner's default teacher, 1,024 pairs, the mixture 8,192;
 `benchmarks/learn_table.py`), the held-out figures against the reference teacher; the
 optional JSON object is passed to `s4s.LearnConfig`, but for these keys: "seed" goes to
 `s4s.learn`, "pairs" is the number of teacher pairs and "teacher_nfe" the learning teacher's NFE
-(`'{"pairs": 1024, "teacher_nfe": 100}'`: twice the pairs at the same teacher cost), and "rank": N
+(`'{"pairs": 512, "teacher_nfe": 200}'`: half the pairs at the same teacher cost), and "rank": N
 ranks the starts on N validation pairs (`RankStarts(pairs=N)`).
 Logs every selection check (phase@step: validation distance / mean training minibatch distance
 since the check before) and prints one line: held-out RMSE to the teacher (1,000 seeds, the

@@ -52,7 +52,7 @@ MODELS = {  # name -> loader(device)
 }
 GRIDS = ("karras", "logsnr")
 METHODS = ("s4s", "s4s_alt", "ld3", "joint")
-PAIRS = {"gmm": 4096}  # teacher pairs to learn from; default the learner's (NUM_SAMPLES). 410 training pairs of the 2-D
+PAIRS = {"gmm": 8192}  # teacher pairs to learn from; default the learner's (NUM_SAMPLES). 819 training pairs of the 2-D
 # mixture fit its few mode-switching samples rather than the solver (experiments/LOG.md,
 # "Selection score"); 2-D pairs are cheap.
 HELD_OUT = {"gmm": 100_000}  # held-out seeds from 1,000,000; default 1,000. The 2-D mixture's error
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--nfe", nargs="+", type=int, default=[3, 4, 5, 6, 8, 10])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--num-samples", type=int, help="teacher pairs to learn from (default: 512, the mixture 4,096)")
+    parser.add_argument("--num-samples", type=int, help="teacher pairs to learn from (default: 1,024, the mixture 8,192)")
     parser.add_argument("--plan", help="s4s_alt's phases instead of its recipe, e.g. grid:1,coef:1")
     parser.add_argument("--budget", type=float, default=2.0, help="LearnConfig(budget=StepBudget(X)) for every method")
     parser.add_argument("--lr", type=float, help="LearnConfig(lr=...) for every method (default: the learner's)")

@@ -296,6 +296,20 @@ def test_the_first_step_moves_each_coefficient_by_the_step_size_the_start_error_
     assert len(stepped) >= 8 and torch.allclose(stepped, expected, rtol=1e-5)
 
 
+def test_the_first_step_moves_each_model_input_level_by_the_coefficients_step_size():
+    # a decoupled level changes what the model sees by an amount that does not shrink with the
+    # start's error (as a coefficient does), so it steps like one: level = sigma * exp(0.3 tanh(d)),
+    # and the grid's positions step at lr
+    events = []
+    s = s4s.learn(GMM, nfe=4, method="ld3", num_samples=48, callback=events.append,
+                  config=config(iters=1, checks=1, lr=0.2, coef_lr=0.5, base="deis", schedule="karras"))
+    error = s.meta["metrics"]["start_error"]
+    solver = events[0].solver
+    moved = ((solver.model_sigmas[1:] / solver.sigmas[1:4]).log() / 0.3).atanh().abs()
+    assert torch.allclose(moved, torch.full_like(moved, 0.2 * 0.5 * error), rtol=1e-5)
+    assert solver.model_sigmas[0] == solver.sigmas[0]  # the first evaluation keeps sigma_max
+
+
 def test_a_run_the_guard_rejects_returns_its_start(caplog):
     class Never(Guard):
         def accepts(self, *figures: float) -> bool:

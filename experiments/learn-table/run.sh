@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The README's table of the current learner: every bundled model, NFE 3-10, the four methods,
+# The table of the current learner: every bundled model, NFE 3-10, the four methods,
 # in four processes side by side (one thread each; models and NFEs split so that they end at
 # about the same time), then joined, with the learner issue's checks (checks.md).
-# As run for the README (2026-12-01, commit d98c13a, cache .cache/teacher): all four side by
+# As run for this folder (2026-12-01, commit d98c13a, cache .cache/teacher; the README's table until the
+# defaults of ../learn-table-levels-pairs, whose table it is now): all four side by
 # side from the start (a, b, c, d as below). Arguments are passed to every process, e.g.
 # `OUT=experiments/NAME bash experiments/learn-table/run.sh --methods s4s_alt --plan P`.
 set -eu

@@ -19,11 +19,11 @@ from .recipes import parse_plan
 
 __all__ = ["LearnConfig", "TEACHER_NFE", "NUM_SAMPLES"]
 
-TEACHER_NFE = 200
+TEACHER_NFE = 100
 """The NFE of the learner's default teacher (UniPC-3 on the Karras grid). The teacher that
 benchmarks measure held-out figures against is ``TeacherSpec()``, a separate default that a
 coarser learning teacher leaves unchanged."""
-NUM_SAMPLES = 512
+NUM_SAMPLES = 1024
 """The teacher pairs ``s4s.learn`` makes by default (seeds ``0 .. NUM_SAMPLES - 1``)."""
 
 
@@ -55,9 +55,12 @@ class LearnConfig:
         iters: optimisation steps in all, overriding ``budget`` (``None``: from the budget).
         batch_size: pairs per Adam step.
         lr: Adam's step size at the start of each phase (a half cosine to 0 over the phase).
-        coef_lr: the coefficients' step size relative to ``lr`` per unit of the start's relative
-            error (its RMSE to the teacher over the teacher samples' RMS, on the validation
-            pairs; :func:`s4s.learn.learner.relative_error`); the grid's and levels' is ``lr``.
+        coef_lr: the step size of the coefficients and of the decoupled model-input levels,
+            relative to ``lr`` per unit of the start's relative error (its RMSE to the teacher
+            over the teacher samples' RMS, on the validation pairs;
+            :func:`s4s.learn.learner.relative_error`): both change the sample by an amount that
+            does not shrink with the start's error. The grid's step size is ``lr`` (moving a
+            level changes the discretisation error in proportion to that error).
         backtrack: a check that scores no better than the phase's best returns there with half
             the step size.
         tolerance: with ``backtrack``, only a check worse than the best by more than this many

@@ -285,7 +285,7 @@ def learn(
         name = f"{part}{i + 1}"
         begin, begin_score = (start_state, val_start) if phase.from_start else (carry, carry_score)
         params.load_state_dict(begin)
-        problem = Problem(params, PARTS[part], on_train, on_val, cfg.radius, {"coef": coef_scale})
+        problem = Problem(params, PARTS[part], on_train, on_val, cfg.radius, {"coef": coef_scale, "levels": coef_scale})
         every = -(-n_steps // cfg.checks)  # at most checks + 1 checks
         adam = AdamConfig(steps=n_steps, pairs=len(train), batch_size=cfg.batch_size, lr=cfg.lr * phase.lr,
                           backtrack=cfg.backtrack, tolerance=cfg.tolerance, check_every=every)

@@ -83,6 +83,7 @@ class SolverParams(nn.Module):
         return self.solver()
 
     def groups(self) -> dict[str, list[nn.Parameter]]:
-        """Parameter groups by role: ``grid`` (levels and decoupling) and ``coef``."""
-        grid = [self.grid_logits, self.decouple] + ([self.low_shift] if self.zero_end else [])
-        return {"grid": grid, "coef": [self.coef]}
+        """Parameter groups by role: ``grid`` (the levels' positions), ``levels`` (the decoupled
+        model-input levels) and ``coef``."""
+        grid = [self.grid_logits] + ([self.low_shift] if self.zero_end else [])
+        return {"grid": grid, "levels": [self.decouple], "coef": [self.coef]}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 __all__ = ["PARTS", "SAME", "resolve_part", "Phase", "Recipe", "RECIPES", "S4S", "S4S_ALT", "LD3", "JOINT", "parse_plan"]
 
-PARTS: dict[str, tuple[str, ...]] = {"grid": ("grid",), "coef": ("coef",), "joint": ("grid", "coef")}
+PARTS: dict[str, tuple[str, ...]] = {"grid": ("grid", "levels"), "coef": ("coef",), "joint": ("grid", "levels", "coef")}
 """A phase's part -> the parameter groups it fits (``SolverParams.groups()``)."""
 SAME = "same"
 """The part that continues with whatever part gave the best parameters so far."""
