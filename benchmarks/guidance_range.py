@@ -52,6 +52,8 @@ def main() -> None:
     parser.add_argument("--out", default="experiments/guidance-range")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the range learn's seed (s4s.learn(seed=): the split "
+                        "into training and validation pairs and the minibatch order)")
     parser.add_argument("--start", help="BASE/SCHEDULE the range learn starts from (LearnConfig(base=, schedule=)) "
                                         "instead of the candidate ranked best over the range, e.g. deis/logsnr")
     parser.add_argument("--reuse", nargs="+", metavar="JSON", default=[],
@@ -92,7 +94,7 @@ def main() -> None:
         start = time.perf_counter()
         base, schedule = parse_start(args.start) if args.start else (None, None)
         span = GuidanceRange(*args.range, **({} if args.degree is None else {"degree": args.degree}))
-        ranged = s4s.learn(free, nfe, cond=labels, config=s4s.LearnConfig(guidance=span, base=base,
+        ranged = s4s.learn(free, nfe, seed=args.seed, cond=labels, config=s4s.LearnConfig(guidance=span, base=base,
                                                                            schedule=schedule, cache_dir=args.cache))
         ranged_seconds = time.perf_counter() - start
         ranged.save(out / f"digits-cfg{args.range[0]:g}-{args.range[1]:g}-s4s_alt-nfe{nfe}.json")
