@@ -52,6 +52,8 @@ def main() -> None:
     parser.add_argument("--out", default="experiments/guidance-range")
     parser.add_argument("--cache", default=".cache/teacher")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--coef-lr", type=float, default=None, help="the range learn's LearnConfig(coef_lr=) "
+                        "(the coefficients' and levels' step size; the default when left out)")
     parser.add_argument("--seed", type=int, default=0, help="the range learn's seed (s4s.learn(seed=): the split "
                         "into training and validation pairs and the minibatch order)")
     parser.add_argument("--start", help="BASE/SCHEDULE the range learn starts from (LearnConfig(base=, schedule=)) "
@@ -94,8 +96,9 @@ def main() -> None:
         start = time.perf_counter()
         base, schedule = parse_start(args.start) if args.start else (None, None)
         span = GuidanceRange(*args.range, **({} if args.degree is None else {"degree": args.degree}))
-        ranged = s4s.learn(free, nfe, seed=args.seed, cond=labels, config=s4s.LearnConfig(guidance=span, base=base,
-                                                                           schedule=schedule, cache_dir=args.cache))
+        ranged = s4s.learn(free, nfe, seed=args.seed, cond=labels, config=s4s.LearnConfig(
+            guidance=span, base=base, schedule=schedule, cache_dir=args.cache,
+            **({} if args.coef_lr is None else {"coef_lr": args.coef_lr})))
         ranged_seconds = time.perf_counter() - start
         ranged.save(out / f"digits-cfg{args.range[0]:g}-{args.range[1]:g}-s4s_alt-nfe{nfe}.json")
         row: dict[str, Any] = {"nfe": nfe, "range": args.range, "range_cost": ranged.meta["cost"],
