@@ -3,6 +3,7 @@ the learn (cost equal to a single-scale learn's), the solver file and the refusa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -11,7 +12,7 @@ import torch
 
 import s4s
 from s4s import zoo
-from s4s.learn.guidance import GuidanceParams, GuidanceRange, ScaledSolver, guidance_pairs_cond
+from s4s.learn.guidance import GuidanceParams, GuidanceRange, ScaledSolver, guidance_pairs_cond, lagrange, nodes
 from s4s.learn.objectives import get_distance
 from s4s.learn.pairs import Pairs
 from s4s.learn.params import SolverParams
@@ -42,25 +43,68 @@ def test_a_range_spreads_its_training_scales_evenly_in_log_scale():
         s4s.LearnConfig(guidance=3.0)
 
 
-def test_the_parametrisation_starts_as_one_solver_and_its_slopes_move_it_with_the_scale(free):
+def test_the_parametrisation_starts_as_one_solver_and_its_node_values_move_it_with_the_scale(free):
     start = s4s.make_solver("dpmpp_2m", 4, "karras", free)
     inner = SolverParams("dpmpp_2m", start.grid)
-    params = GuidanceParams(inner, GuidanceRange(1.0, 8.0))
+    g = GuidanceRange(1.0, 8.0)
+    params = GuidanceParams(inner, g)
     family = params()
     assert isinstance(family, ScaledSolver) and len(family.solvers) == 8
-    for s in family.solvers:  # zero slopes: the start at every scale
+    for s in family.solvers:  # equal node values: the start at every scale
         assert torch.allclose(s.b, inner.solver().b) and torch.allclose(s.sigmas, inner.solver().sigmas)
+    at = nodes(g.degree)
+    assert at == sorted(at) and at[-1] == pytest.approx(math.cos(math.pi / 8))
+    for u in (-1.0, -0.3, 0.5, 1.0):  # a partition of unity, interpolating at the nodes
+        assert sum(lagrange(u, g.degree)) == pytest.approx(1.0)
+    assert lagrange(at[1], g.degree) == pytest.approx([0.0, 1.0, 0.0, 0.0], abs=1e-12)
+    # each node's values move the solver where that node is and leave the other nodes' solvers
+    w_node = [math.exp(math.log(g.lo) + (u + 1) / 2 * (math.log(g.hi) - math.log(g.lo))) for u in at]
     with torch.no_grad():
-        params.slope_grid_logits[0] += torch.tensor([0.3, -0.3, 0.0, 0.0])[: params.slope_grid_logits.shape[1]]
-    lo, mid, hi = (params.solver_at(w).sigmas for w in (1.0, math.sqrt(8.0), 8.0))
-    assert torch.allclose(mid, inner.solver().sigmas)  # P_1(0) = 0
-    assert not torch.allclose(lo, hi)
-    # gradients reach the slopes, and every group carries its slopes
+        params.node_grid_logits[3] += torch.tensor([0.3, -0.3, 0.0, 0.0])[: params.node_grid_logits.shape[1]]
+    assert torch.allclose(params.solver_at(w_node[0]).sigmas, inner.solver().sigmas)
+    assert not torch.allclose(params.solver_at(w_node[3]).sigmas, inner.solver().sigmas)
+    # a step of d in every node's values moves the solver by at most the Lebesgue constant times d, anywhere
+    lebesgue = max(sum(abs(v) for v in lagrange(-1 + 2 * i / 200, g.degree)) for i in range(201))
+    assert 1.0 < lebesgue < 2.0
+    # gradients reach the node values, and every group carries them (the template is not learned)
     params.solver_at(2.0).sigmas[1].backward()
-    assert params.slope_grid_logits.grad is not None and params.slope_grid_logits.grad.abs().sum() > 0
+    assert params.node_grid_logits.grad is not None and params.node_grid_logits.grad.abs().sum() > 0
     groups = params.groups()
-    assert any(p is params.slope_coef for p in groups["coef"]) and any(p is params.slope_grid_logits
-                                                                       for p in groups["grid"])
+    assert any(p is params.node_coef for p in groups["coef"]) and any(p is params.node_grid_logits
+                                                                      for p in groups["grid"])
+    assert not any(p is q for ps in groups.values() for p in ps for q in inner.parameters())
+
+
+def test_a_version_1_file_loads_as_the_same_polynomial(free, tmp_path):
+    # version 1 stored theta_0 and Legendre coefficients; it loads as node values of the same solvers
+    from s4s.learn.guidance import _legendre
+
+    start = s4s.make_solver("dpmpp_2m", 4, "karras", free)
+    g = GuidanceRange(1.0, 8.0)
+    inner = SolverParams("dpmpp_2m", start.grid)
+    state = {f"inner.{k}": v.detach().clone() for k, v in inner.state_dict().items()}
+    gen = torch.Generator().manual_seed(0)
+    for n, p in inner.named_parameters():
+        state[f"slope_{n}"] = 0.1 * torch.randn(g.degree, *p.shape, generator=gen, dtype=p.dtype)
+    state["scales"] = torch.tensor(g.scales, dtype=torch.float64)
+    spec = {"base": "dpmpp_2m", "grid": start.grid.tolist(), "band": inner.band, "decouple_bound": inner.decouple_bound,
+            "options": inner.options, "guidance": g.to_dict()}
+    body = {"spec": spec, "state": {k: v.tolist() for k, v in state.items()}}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps({"format": "s4s-guidance-solver", "version": 1, "name": "s4s_alt", "nfe": 4, **body,
+                                "meta": {}, "sha256": digest}))
+    loaded = s4s.load_guidance_solver(path)
+    for w in (1.0, 2.5, 8.0):
+        values = {n: state[f"inner.{n}"] + sum(pk * state[f"slope_{n}"][k]
+                                               for k, pk in enumerate(_legendre(g.feature(w), g.degree)))
+                  for n, _ in inner.named_parameters()}
+        expected = torch.func.functional_call(inner, values, (), strict=False)
+        assert torch.allclose(loaded.at(guidance=w).b, expected.b, atol=1e-10)
+        assert torch.allclose(loaded.at(guidance=w).sigmas, expected.sigmas, atol=1e-10)
+    again = s4s.load_guidance_solver(loaded.save(tmp_path / "v2.json"))  # saved in today's version
+    assert json.loads((tmp_path / "v2.json").read_text())["version"] == 2
+    assert torch.allclose(again.at(guidance=2.5).b, loaded.at(guidance=2.5).b)
 
 
 def test_pairs_judge_each_pair_with_the_solver_of_its_scale(free):
@@ -122,7 +166,7 @@ def test_a_range_learn_costs_what_a_single_scale_learn_costs_and_gives_a_solver_
     with pytest.raises(ValueError, match="learned for one"):
         S4SScheduler.from_solver(at, guidance=3.0, frame="flow")
     data = json.loads(path.read_text())
-    data["state"]["inner.coef"][0][0] += 1.0
+    data["state"]["node_coef"][0][0][0] += 1.0
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="sha256"):
         s4s.load_guidance_solver(path)
@@ -154,6 +198,24 @@ def test_each_scale_counts_alike_relative_to_the_start():
     # a scale without pairs takes the mean weight of the others
     only = scale_weights(torch.tensor([lo, hi], dtype=torch.float64), torch.tensor([0.5, 2.0], dtype=torch.float64), g)
     assert float(only(torch.tensor([mid], dtype=torch.float64))[0]) == pytest.approx((2.0 + 0.5) / 2)
+
+
+def test_a_range_steps_by_the_geometric_mean_of_each_scales_relative_error():
+    # the step size's relative error: per group (training scale) RMSE over the teacher's RMS, then
+    # the geometric mean, so the large errors at the top of a range do not set every scale's step
+    from types import SimpleNamespace
+
+    from s4s.learn.learner import relative_error
+
+    samples = torch.cat([torch.ones(2, 4), 2 * torch.ones(2, 4)])  # RMS 1, then RMS 2
+    mse = torch.tensor([0.01, 0.01, 0.64, 0.64], dtype=torch.float64)  # relative errors 0.1 and 0.4
+    pairs = SimpleNamespace(each=lambda solver: mse, data=SimpleNamespace(samples=samples))
+    groups = torch.tensor([3, 3, 7, 7])
+    assert relative_error(pairs, None, groups) == pytest.approx(0.2)
+    assert relative_error(pairs, None) == pytest.approx(math.sqrt(0.325 / 2.5))  # pooled: one group
+    assert relative_error(pairs, None, torch.zeros(4, dtype=torch.long)) == relative_error(pairs, None)
+    mse[3] = math.inf
+    assert relative_error(pairs, None, groups) == 1.0  # a start whose samples are not finite
 
 
 def test_the_start_of_a_range_is_the_best_candidate_at_its_middle():

@@ -58,7 +58,8 @@ class LearnConfig:
         coef_lr: the step size of the coefficients and of the decoupled model-input levels,
             relative to ``lr`` per unit of the start's relative error (its RMSE to the teacher
             over the teacher samples' RMS, on the validation pairs;
-            :func:`s4s.learn.learner.relative_error`): both change the sample by an amount that
+            :func:`s4s.learn.learner.relative_error`; over a guidance range, the geometric
+            mean of each training scale's): both change the sample by an amount that
             does not shrink with the start's error. The grid's step size is ``lr`` (moving a
             level changes the discretisation error in proportion to that error).
         backtrack: a check that scores no better than the phase's best returns there with half

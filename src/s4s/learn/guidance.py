@@ -1,13 +1,17 @@
 """One learned solver for a range of classifier-free-guidance scales.
 
 Every learned parameter of :class:`~s4s.learn.params.SolverParams` (grid logits, decoupled
-model levels, coefficient corrections) becomes a polynomial in the scale ``w``:
+model levels, coefficient corrections) becomes a polynomial in the scale ``w``, held as its
+values at ``degree + 1`` nodes (Lagrange interpolation):
 
-    theta(w) = theta_0 + sum_{k=1..degree} theta_k P_k(u(w)),
+    theta(w) = sum_{j=0..degree} theta_j l_j(u(w)),
     u(w) = 2 (log w - log lo) / (log hi - log lo) - 1  in [-1, 1],
 
-with ``P_k`` the Legendre polynomials (cubic by default), so a start with ``theta_k = 0`` is one
-hand-designed solver for every scale.
+with ``l_j`` the Lagrange basis at the Chebyshev points ``u_j = cos((2j + 1) pi / (2 degree + 2))``
+(cubic by default), so a start with every ``theta_j`` equal is one hand-designed solver for every
+scale. The values are the learned coordinates: a step of ``delta`` in each moves the solver at
+any scale by at most the nodes' Lebesgue constant times ``delta`` (below 2 for degree <= 4), the
+same step at the middle of the range as at its ends.
 Training pairs are drawn at a few fixed scales spread evenly in ``u``
 (:attr:`GuidanceRange.scales`); a batch of pairs is sampled scale by scale
 (:class:`ScaledSolver`), so the model-evaluation count equals a single-scale learn's. Each
@@ -39,7 +43,7 @@ from .params import SolverParams
 __all__ = ["GuidanceRange", "GuidanceParams", "ScaledSolver", "GuidanceSolver", "load_guidance_solver", "FORMAT"]
 
 FORMAT = "s4s-guidance-solver"
-VERSION = 1
+VERSION = 2  # 2: parameters as values at Chebyshev nodes (1: Legendre coefficients, still read)
 
 
 @dataclass(frozen=True)
@@ -89,11 +93,23 @@ class GuidanceRange:
 
 
 def _legendre(u: float, degree: int) -> list[float]:
-    """``[P_1(u), ..., P_degree(u)]`` (Bonnet's recursion)."""
+    """``[P_1(u), ..., P_degree(u)]`` (Bonnet's recursion): the basis of version-1 files."""
     p = [1.0, u]
     for n in range(1, degree):
         p.append(((2 * n + 1) * u * p[n] - n * p[n - 1]) / (n + 1))
     return p[1:degree + 1]
+
+
+def nodes(degree: int) -> list[float]:
+    """The ``degree + 1`` Chebyshev points of the first kind in ``u``, ascending."""
+    n = degree + 1
+    return [math.cos((2 * (n - 1 - j) + 1) * math.pi / (2 * n)) for j in range(n)]
+
+
+def lagrange(u: float, degree: int) -> list[float]:
+    """``[l_0(u), ..., l_degree(u)]``, the Lagrange basis at :func:`nodes` (summing to 1)."""
+    at = nodes(degree)
+    return [math.prod((u - m) / (x - m) for i, m in enumerate(at) if i != j) for j, x in enumerate(at)]
 
 
 def training_index(scales: Sequence[float] | Tensor, w: Tensor) -> Tensor:
@@ -127,9 +143,9 @@ class ScaledSolver:
 
 class GuidanceParams(nn.Module):
     """:class:`SolverParams` whose parameters are polynomials in the guidance scale (see the
-    module docstring). ``inner``'s parameters are ``theta_0``; ``slope_<name>`` (``[degree,
-    *shape]``, zero at the start) are ``theta_1..theta_degree``. ``forward()`` gives the
-    :class:`ScaledSolver` at the range's training scales."""
+    module docstring). ``inner`` holds the start (a template, not learned); ``node_<name>``
+    (``[degree + 1, *shape]``, each row ``inner``'s value at the start) are the values at
+    :func:`nodes`. ``forward()`` gives the :class:`ScaledSolver` at the range's training scales."""
 
     def __init__(self, inner: SolverParams, guidance: GuidanceRange) -> None:
         super().__init__()
@@ -137,19 +153,18 @@ class GuidanceParams(nn.Module):
         self.guidance = guidance
         self.names = [n for n, _ in inner.named_parameters()]
         for n in self.names:
-            p = getattr(inner, n)
-            self.register_parameter(f"slope_{n}", nn.Parameter(torch.zeros(guidance.degree, *p.shape, dtype=p.dtype)))
+            p = getattr(inner, n).detach()
+            self.register_parameter(f"node_{n}", nn.Parameter(p.unsqueeze(0).repeat(guidance.degree + 1,
+                                                                                   *([1] * p.dim()))))
         self.register_buffer("scales", torch.tensor(guidance.scales, dtype=torch.float64))
 
     def solver_at(self, w: float) -> Solver:
-        """The solver at scale ``w`` (differentiable in the parameters)."""
-        basis = _legendre(self.guidance.feature(w), self.guidance.degree)
+        """The solver at scale ``w`` (differentiable in the node values)."""
+        basis = lagrange(self.guidance.feature(w), self.guidance.degree)
         values = {}
         for n in self.names:
-            value, slope = getattr(self.inner, n), getattr(self, f"slope_{n}")
-            for k, pk in enumerate(basis):
-                value = value + pk * slope[k]
-            values[n] = value
+            node = getattr(self, f"node_{n}")
+            values[n] = sum((lj * node[j] for j, lj in enumerate(basis)), torch.zeros_like(node[0]))
         return functional_call(self.inner, values, (), strict=False)
 
     def forward(self) -> ScaledSolver:
@@ -159,9 +174,24 @@ class GuidanceParams(nn.Module):
         return self.forward()
 
     def groups(self) -> dict[str, list[nn.Parameter]]:
-        """``inner``'s groups, each with its slopes."""
+        """``inner``'s groups, each as its node values."""
         name_of = {id(p): n for n, p in self.inner.named_parameters()}
-        return {g: ps + [getattr(self, f"slope_{name_of[id(p)]}") for p in ps] for g, ps in self.inner.groups().items()}
+        return {g: [getattr(self, f"node_{name_of[id(p)]}") for p in ps] for g, ps in self.inner.groups().items()}
+
+    def legacy_state(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """A version-1 state (``inner.<name>`` = ``theta_0``, ``slope_<name>`` = the Legendre
+        coefficients ``theta_1..theta_degree``) as this parametrisation's (the same polynomial)."""
+        out = {k: v for k, v in state.items() if not k.startswith("slope_")}
+        for n in self.names:
+            theta0, slope = state[f"inner.{n}"], state[f"slope_{n}"]
+            rows = []
+            for u in nodes(self.guidance.degree):
+                value = theta0.clone()
+                for k, pk in enumerate(_legendre(u, self.guidance.degree)):
+                    value = value + pk * slope[k]
+                rows.append(value)
+            out[f"node_{n}"] = torch.stack(rows)
+        return out
 
     @property
     def band(self) -> int:
@@ -176,7 +206,7 @@ class GuidanceSolver:
     :func:`load_guidance_solver`)."""
 
     def __init__(self, spec: dict[str, Any], state: dict[str, Tensor], name: str = "s4s_alt",
-                 meta: dict[str, Any] | None = None) -> None:
+                 meta: dict[str, Any] | None = None, legacy: bool = False) -> None:
         self.spec = dict(spec)
         self.guidance = GuidanceRange(**spec["guidance"])
         self.name, self.meta = name, dict(meta or {})
@@ -184,7 +214,8 @@ class GuidanceSolver:
                              decouple_bound=spec["decouple_bound"], options=spec.get("options") or {})
         self._params = GuidanceParams(inner, self.guidance)
         try:
-            self._params.load_state_dict({k: torch.as_tensor(v, dtype=torch.float64) for k, v in state.items()})
+            state = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in state.items()}
+            self._params.load_state_dict(self._params.legacy_state(state) if legacy else state)
         except (RuntimeError, KeyError) as e:
             raise ValueError(f"a guidance solver's parameters do not fit its base {spec['base']!r}: {e}") from None
         self._params.requires_grad_(False)
@@ -234,8 +265,8 @@ class GuidanceSolver:
     def from_dict(cls, data: Any, where: str = "guidance solver") -> "GuidanceSolver":
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError(f"{where}: not an s4s guidance solver (format {FORMAT!r})")
-        if data.get("version") != VERSION:
-            raise ValueError(f"{where}: version {data.get('version')!r} is not supported (this s4s reads {VERSION})")
+        if data.get("version") not in (1, VERSION):
+            raise ValueError(f"{where}: version {data.get('version')!r} is not supported (this s4s reads 1 and {VERSION})")
         try:
             body = {"spec": data["spec"], "state": data["state"]}
         except KeyError as e:
@@ -243,8 +274,9 @@ class GuidanceSolver:
         if hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() != data.get("sha256"):
             raise ValueError(f"{where}: its numbers do not match its sha256 (edited or truncated)")
         try:
-            return cls(data["spec"], {k: torch.tensor(v, dtype=torch.float64) for k, v in data["state"].items()},
-                       str(data.get("name", "s4s")), data.get("meta") or {})
+            state = {k: torch.tensor(v, dtype=torch.float64) for k, v in data["state"].items()}
+            return cls(data["spec"], state, str(data.get("name", "s4s")), data.get("meta") or {},
+                       legacy=data["version"] == 1)
         except (KeyError, TypeError) as e:
             raise ValueError(f"{where}: malformed ({e})") from None
 

@@ -267,7 +267,8 @@ def learn(
             val_start = float((each * on_val.weights).mean())
         else:
             val_start = on_val.mean(start)
-        error = relative_error(Pairs(model, val, get_distance("l2"), None, chunk), start)
+        groups = None if cfg.guidance is None else training_index(cfg.guidance.scales, scales_of(val.cond))
+        error = relative_error(Pairs(model, val, get_distance("l2"), None, chunk), start, groups)
     coef_scale = cfg.coef_lr * error
 
     log.info("%s nfe=%d from %s (validation %.4g, relative error %.3g): %d steps (%s) on %d training pairs", method,
@@ -348,16 +349,28 @@ def learn(
     return learned.with_(name=method, meta=meta)
 
 
-def relative_error(on_val: Pairs, start: Any, floor: float = 1e-6) -> float:
+def relative_error(on_val: Pairs, start: Any, groups: Tensor | None = None, floor: float = 1e-6) -> float:
     """The start's RMSE to the teacher over the teacher samples' RMS, on ``on_val`` (mean squared
     error pairs): the scale of the coefficients' steps. A coefficient of the last rows moves the
     sample by about its change times the data's scale, so the steps a coefficient needs follow
-    the error there is to remove. At least ``floor``; 1 when the start's samples are not finite."""
-    mse = on_val.mean(start)
-    rms = float(on_val.data.samples.to(torch.float64).pow(2).mean().sqrt())
-    if not (math.isfinite(mse) and rms > 0):
-        return 1.0
-    return max(floor, math.sqrt(mse) / rms)
+    the error there is to remove.
+
+    With ``groups`` (``[len(on_val)]`` integer labels, e.g. each pair's training guidance scale),
+    the geometric mean over the groups of each group's relative error: every group counts alike,
+    as in a guidance-range learn's objective, so the groups whose errors are large (the top of a
+    guidance range) do not set the step of all the others. Each figure is at least ``floor``;
+    the result is 1 when the start's samples are not finite."""
+    mse = on_val.each(start)
+    samples = on_val.data.samples.detach().to("cpu", torch.float64)
+    labels = torch.zeros(len(mse), dtype=torch.long) if groups is None else torch.as_tensor(groups).cpu()
+    errors = []
+    for label in labels.unique().tolist():
+        mask = labels == label
+        mean, rms = float(mse[mask].mean()), float(samples[mask].pow(2).mean().sqrt())
+        if not (math.isfinite(mean) and rms > 0):
+            return 1.0
+        errors.append(max(floor, math.sqrt(mean) / rms))
+    return math.prod(errors) ** (1 / len(errors))
 
 
 def _detached(solver: Any) -> Any:
