@@ -26,7 +26,7 @@ from .engine import AdamState
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "fingerprint"]
 
 FORMAT = "s4s-learn-checkpoint"
-VERSION = 5  # 5: guidance-range parameters as node values (4: the engine state counts backtracks (3: the fit engine in place of torch.optim)
+VERSION = 5  # 5: guidance-range parameters as node values; 4: the engine state counts backtracks; 3: the fit engine
 
 
 @dataclass
