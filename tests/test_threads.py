@@ -7,6 +7,7 @@ import _thread
 import json
 import logging
 import threading
+import time
 from functools import partial
 
 import pytest
@@ -72,7 +73,7 @@ def test_teacher_shards_made_side_by_side_are_the_same_bits(two_threads, tmp_pat
     assert len(manifest["shards"]) == 3  # every shard made side by side reached the manifest
 
 
-def test_an_interrupt_stops_the_jobs_and_is_raised(two_threads):
+def test_an_interrupt_stops_the_jobs_and_is_raised(two_threads, caplog):
     stop, ended = threading.Event(), []
 
     def interrupts() -> None:
@@ -81,10 +82,12 @@ def test_an_interrupt_stops_the_jobs_and_is_raised(two_threads):
 
     def waits() -> None:
         ended.append(stop.wait(30))
+        time.sleep(0.5)  # still running when the caller looks
 
     with pytest.raises(KeyboardInterrupt):
         run_jobs([waits, interrupts], stop=stop)  # the interrupt comes once both have started
     assert ended == [True, True] and torch.get_num_threads() == 2  # both told to stop, both ended
+    assert "waiting for the jobs running side by side to end" in caplog.text  # the wait is said
 
 
 def test_the_command_line_makes_teacher_shards_in_turn_when_asked(two_threads, tmp_path, monkeypatch):

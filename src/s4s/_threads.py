@@ -1,17 +1,20 @@
 """Independent jobs side by side on CPU threads, sharing out the machine's torch threads (the
-teacher's shards). A small network spreads poorly over intra-op threads, so on a few cores
-jobs side by side at one thread each get through more work than one job on all of them;
-PyTorch's kernels release the GIL, so Python threads are enough.
+teacher's shards, the demo's learning beside its reference). A small network spreads poorly
+over intra-op threads, so on a few cores jobs side by side at one thread each get through more
+work than one job on all of them; PyTorch's kernels release the GIL, so Python threads are enough.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Callable, Sequence, TypeVar
 
 import torch
 
 __all__ = ["run_jobs"]
+
+log = logging.getLogger("s4s")
 
 T = TypeVar("T")
 
@@ -68,6 +71,8 @@ def run_jobs(jobs: Sequence[Callable[[], T]], side_by_side: bool = True,
         halt.set()
         if stop is not None:
             stop.set()
+        if any(w.is_alive() for w in workers):
+            log.warning("interrupted: waiting for the jobs running side by side to end (interrupt again to stop now)")
         for w in workers:
             while w.ident is not None and w.is_alive():  # started (an interrupt can come between two starts)
                 w.join(0.2)  # timed: a second Ctrl-C still reaches this thread, and ends the wait
