@@ -6,8 +6,9 @@
 For each model and NFE: the best hand-designed solver over {DDIM, iPNDM, DPM-Solver++(2M, 3M),
 UniPC, DEIS} x {Karras, log-SNR} (and, as a stronger reference, over the learner's 36 starting
 candidates, which add time-uniform grids and grids ending at 0) and the learned `s4s`,
-`s4s_alt`, `ld3`, `joint` solvers (the learner's default teacher pairs, 4,096 for the Gaussian
-mixture; default options): RMSE to the teacher on 1,000 held-out seeds (100,000 for the Gaussian mixture),
+`s4s_alt`, `ld3`, `joint` solvers (the learner's default teacher pairs, 8,192 for the Gaussian
+mixture; default options; a method whose recipe is another's, as `joint`'s is `s4s_alt`'s, is
+not learned twice: its cell is that method's, marked `same_as`): RMSE to the teacher on 1,000 held-out seeds (100,000 for the Gaussian mixture),
 FD-digits for the digits models, learning time and the learning cost in model-evaluation units
 (`solver.meta["cost"]`, teacher included). `s4s` is also compared with the best hand-designed
 solver on its own (fixed) grid, and the table gives the share of the FD-digits gap between the
@@ -36,7 +37,7 @@ import torch
 import s4s
 from s4s import metrics, zoo
 from s4s._atomic import write_text_atomic
-from s4s.learn import CANDIDATE_SCHEDULES, CANDIDATE_SOLVERS, LearnConfig, StepBudget, parse_start
+from s4s.learn import CANDIDATE_SCHEDULES, CANDIDATE_SOLVERS, RECIPES, LearnConfig, StepBudget, parse_start
 from s4s.learn.policies import RankStarts
 from s4s.learn.config import NUM_SAMPLES
 from s4s.teacher import TeacherData, TeacherSpec, generate_teacher, teacher_gap
@@ -155,7 +156,13 @@ def main() -> None:
             row["hand"] = {"solver": best, **hand[best]}
             best_all = min(every, key=lambda k: every[k]["rmse"])  # also time-uniform and +zero grids
             row["hand_all"] = {"solver": best_all, **every[best_all]}
+            learned: dict[str, str] = {}  # plan -> the method learned with it in this row
             for method in args.methods:
+                plan = args.plan if method == "s4s_alt" and args.plan else RECIPES[method].plan()
+                if plan in learned:  # the same phases and options are the same learn, bit for bit
+                    row[method] = {**row[learned[plan]], "same_as": learned[plan]}
+                    continue
+                learned[plan] = method
                 t = time.perf_counter()
                 config = LearnConfig(dtype=dtype, device=args.device, plan=args.plan if method == "s4s_alt" else None,
                                      base=fixed[0], schedule=fixed[1], budget=StepBudget(args.budget),
@@ -213,7 +220,8 @@ def checks(results: list[dict], reference: list[dict] | None) -> str:
         over = max(pair, key=lambda r: r["s4s_alt"]["rmse"] / r["ld3"]["rmse"])
         lines.append(f"- s4s_alt <= ld3: {len(ok)} of {len(pair)} cells; worst {over['s4s_alt']['rmse'] / over['ld3']['rmse']:.2f}x "
                      f"({over['model']} NFE {over['nfe']})")
-    costs = [(r["model"], r["nfe"], m, r[m]["cost"]) for r in results for m in METHODS if m in r and "cost" in r[m]]
+    costs = [(r["model"], r["nfe"], m, r[m]["cost"]) for r in results for m in METHODS
+             if m in r and "cost" in r[m] and "same_as" not in r[m]]  # a copied cell is no learn of its own
     if costs:
         top = max(costs, key=lambda c: c[3]["units"] / max(c[3]["teacher_units"], 1))
         over = sum(c[3]["units"] > 3 * c[3]["teacher_units"] for c in costs)

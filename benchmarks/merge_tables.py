@@ -11,6 +11,10 @@ of one learner split over processes or machines (e.g. ``s4s_alt`` on a GPU and `
 on the CPU); it logs how far the runs' hand-designed baselines differ, the measure of how
 comparable they are. Writes ``learn_table.md``, ``learn_table.json`` and the learner issue's
 checks (``checks.md``, as ``learn_table.py`` writes them) to ``--out``.
+
+``--use SRC:DST`` fills method DST's cells with SRC's, marked ``same_as``: for a table run before
+DST's recipe became SRC's (``joint:s4s_alt`` since S4S-Alt is the one joint phase), whose SRC
+cells are what DST now learns, bit for bit.
 """
 
 from __future__ import annotations
@@ -61,6 +65,18 @@ def merge(tables: list[tuple[str, list[dict]]], prefer_first: bool = False) -> t
     return sorted(rows.values(), key=lambda r: (models.index(r["model"]), r["nfe"])), worst
 
 
+def use(rows: list[dict], source: str, target: str) -> list[dict]:
+    """``rows`` with ``target``'s cells replaced by copies of ``source``'s (rows without
+    ``source`` lose ``target``), each marked ``same_as: source``."""
+    out = []
+    for row in rows:
+        row = {k: v for k, v in row.items() if k != target}
+        if source in row:
+            row[target] = {**row[source], "same_as": source}
+        out.append(row)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", type=Path, help="learn_table.json files")
@@ -69,9 +85,15 @@ def main() -> None:
                         help="a method in two inputs: keep the earlier input's cell (and log both) instead of failing")
     parser.add_argument("--reference", type=Path, default=Path("experiments/archive/fresh-z/learn_table.json"),
                         help="the table the checks' geometric mean compares with (learn_table.py --reference)")
+    parser.add_argument("--use", metavar="SRC:DST", help="DST's cells are SRC's, e.g. joint:s4s_alt")
     args = parser.parse_args()
+    pair = args.use.split(":") if args.use else None
+    if pair is not None and (len(pair) != 2 or not set(pair) <= set(METHODS) or pair[0] == pair[1]):
+        parser.error(f"--use takes SRC:DST, two different methods of {list(METHODS)}, got {args.use!r}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rows, worst = merge([(str(p), json.loads(p.read_text())) for p in args.results], args.prefer_first)
+    if pair is not None:
+        rows = use(rows, *pair)
     log.info("%d rows from %d files; hand-designed RMSE differs between runs by at most %.2f%%",
              len(rows), len(args.results), 100 * worst)
     args.out.mkdir(parents=True, exist_ok=True)

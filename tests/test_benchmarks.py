@@ -10,8 +10,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from compare_tables import ratios, summary  # noqa: E402
 from final_choices import render as render_choices, rows as choice_rows  # noqa: E402
-from learn_table import render  # noqa: E402
-from merge_tables import merge  # noqa: E402
+from learn_table import checks, render  # noqa: E402
+from merge_tables import merge, use  # noqa: E402
 from paired_heldout import paired, worst_share  # noqa: E402
 
 
@@ -31,6 +31,21 @@ def test_merge_joins_methods_of_separate_runs_and_reports_their_baseline_differe
     line = render(rows).splitlines()[2]
     # s4s_alt / hand 0.40, s4s / same-grid hand 0.95, FD gap closed (30 - 9) / (30 - 6)
     assert "| 0.40 | 0.95 |" in line and "| 88% |" in line
+
+
+def test_checks_count_a_copied_cell_as_no_learn_of_its_own():
+    cost = {"units": 250, "teacher_units": 100}
+    alt = {"rmse": 0.08, "cost": cost}
+    out = checks([row(4, 0.2, s4s_alt=alt, joint={**alt, "same_as": "s4s_alt"}, ld3={"rmse": 0.1, "cost": cost})], None)
+    assert "- s4s_alt <= 0.5x the best hand-designed at NFE 4, 5, 6, 8: 1 of 1 cells" in out
+    assert "cost at most 3x the teacher's: 2 of 2 learns" in out
+
+
+def test_use_fills_one_methods_cells_with_anothers():
+    rows = use([row(4, 0.2, s4s_alt={"rmse": 0.09}, joint={"rmse": 0.07}), row(5, 0.2, s4s_alt={"rmse": 0.08})],
+               "joint", "s4s_alt")
+    assert rows[0]["s4s_alt"] == {"rmse": 0.07, "same_as": "joint"} and rows[0]["joint"] == {"rmse": 0.07}
+    assert "s4s_alt" not in rows[1]
 
 
 def test_merge_refuses_a_method_measured_twice():

@@ -244,7 +244,8 @@ def test_a_budget_that_buys_no_step_is_refused_before_any_model_call(tmp_path):
     assert calls == [] and not cache.exists()
     from s4s.learn import planned_steps
 
-    assert planned_steps(GMM, 5, "s4s_alt", 32, config(iters=80)) == [10, 10, 60]
+    assert planned_steps(GMM, 5, "s4s_alt", 32, config(iters=80)) == [80]
+    assert planned_steps(GMM, 5, "s4s_alt", 32, config(iters=80, plan="grid:1@start,joint:1@start,joint:6")) == [10, 10, 60]
 
 
 def test_checks_report_the_validation_distance_and_the_solver_they_scored():
@@ -263,7 +264,7 @@ def test_checks_report_the_validation_distance_and_the_solver_they_scored():
 def test_phases_go_on_from_the_best_so_far_and_openings_from_the_start():
     events = []
     s = s4s.learn(GMM, nfe=4, method="s4s_alt", num_samples=48, seed=1, callback=events.append,
-                  config=config(iters=24, checks=3))
+                  config=config(iters=24, checks=3, plan="grid:1@start,joint:1@start,joint:6"))
     assert s.meta["plan"] == "grid:1@start,joint:1@start,joint:6" and s.meta["steps"] == [3, 3, 18]
     assert [e.phase for e in events] == ["grid1"] * 3 + ["joint2"] * 3 + ["joint3"] * 18
     openings = min([s.meta["metrics"]["val_start"]] + [e.val for e in events[:6] if e.val is not None])
@@ -370,14 +371,24 @@ def test_the_guard_needs_a_gain_on_both_splits(train, val, ok):
 def test_recipes_are_data():
     assert RECIPES == {"s4s": S4S, "s4s_alt": S4S_ALT, "ld3": LD3, "joint": JOINT}
     assert [p.part for p in S4S.phases] == ["coef"] and [p.part for p in LD3.phases] == ["grid"]
-    assert S4S_ALT.steps(80) == [10, 10, 60] and S4S_ALT.steps(1) == [1, 1, 1] and JOINT.steps(7) == [7]
-    assert [(p.part, p.from_start) for p in S4S_ALT.phases] == [("grid", True), ("joint", True), ("joint", False)]
+    assert S4S_ALT.steps(80) == [80] and JOINT.steps(7) == [7] and S4S_ALT.phases == JOINT.phases
+    assert [(p.part, p.from_start) for p in S4S_ALT.phases] == [("joint", False)]
     plan = parse_plan("grid:1@start, joint:2,coef")
     assert plan.phases == (Phase("grid", 1.0, True), Phase("joint", 2.0), Phase("coef", 1.0))
     assert plan.steps(40) == [10, 20, 10] and parse_plan(plan.plan()).phases == plan.phases
     scaled = parse_plan("grid:1@start*2, joint:6*0.4")
     assert scaled.phases == (Phase("grid", 1.0, True, lr=2.0), Phase("joint", 6.0, lr=0.4))
     assert scaled.plan() == "grid:1@start*2,joint:6*0.4" and parse_plan(scaled.plan()).phases == scaled.phases
+
+
+def test_s4s_alt_and_joint_are_the_same_learn():
+    # the learn-table's joint column stands for s4s_alt: the method's name enters only the meta
+    alt, joint = (s4s.learn(GMM, nfe=4, method=m, num_samples=48, seed=1, config=config(iters=12, checks=3))
+                  for m in ("s4s_alt", "joint"))
+    assert alt.meta["method"] == "s4s_alt" and joint.meta["method"] == "joint"
+    for key in ("sigmas", "model_sigmas", "a", "b"):
+        assert torch.equal(getattr(alt, key), getattr(joint, key)), key
+    assert alt.meta["metrics"] == joint.meta["metrics"] and alt.meta["plan"] == joint.meta["plan"] == "joint:1"
 
 
 @pytest.mark.parametrize("plan", ["", "grid:0", "wiggle:5", "coef:-1", "joint:x", "grid:inf", "grid:1@end", None,

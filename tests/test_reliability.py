@@ -20,7 +20,8 @@ from s4s.learn.checkpoint import load_checkpoint
 
 GMM = s4s.zoo.load("gmm", dim=2)
 TEACHER = s4s.TeacherSpec("unipc", 100, "logsnr")
-CONFIG = LearnConfig(teacher=TEACHER, iters=40, checks=4, dtype=torch.float64, radius=0.05)
+PLAN = "grid:1@start,joint:1@start,joint:6"  # three phases: resume within and between phases
+CONFIG = LearnConfig(teacher=TEACHER, iters=40, checks=4, dtype=torch.float64, radius=0.05, plan=PLAN)
 SETTINGS = dict(nfe=4, method="s4s_alt", num_samples=96, seed=0, config=CONFIG)
 
 WORKER = textwrap.dedent("""
@@ -31,7 +32,7 @@ WORKER = textwrap.dedent("""
         print(event.iteration, flush=True)
         time.sleep(0.02)  # slow enough for the parent to kill it mid-run
     config = LearnConfig(teacher=s4s.TeacherSpec("unipc", 100, "logsnr"), iters=40, checks=4, dtype=torch.float64,
-                         radius=0.05)
+                         radius=0.05, plan="grid:1@start,joint:1@start,joint:6")
     solver = s4s.learn(model, nfe=4, method="s4s_alt", num_samples=96, seed=0, config=config,
                        checkpoint=sys.argv[1], callback=report)
     solver.save(sys.argv[2])

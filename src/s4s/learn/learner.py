@@ -150,10 +150,9 @@ def learn(
     """Learn an ``nfe``-evaluation solver for ``model`` from its own teacher samples.
 
     Args:
-        method: ``"s4s"`` (coefficients on a fixed grid), ``"s4s_alt"`` (two openings from
-            the start, the grid and levels alone and everything, then everything from the
-            better), ``"ld3"`` (grid and decoupled levels) or ``"joint"`` (everything at
-            once): :data:`s4s.learn.recipes.RECIPES`.
+        method: ``"s4s"`` (coefficients on a fixed grid), ``"s4s_alt"`` (grid, decoupled
+            levels and coefficients together), ``"ld3"`` (grid and decoupled levels) or
+            ``"joint"`` (the same phases as ``"s4s_alt"``): :data:`s4s.learn.recipes.RECIPES`.
         num_samples: teacher pairs on seeds ``0 .. num_samples-1`` (not used with ``teacher_data``).
         seed: fixes the split into training and validation pairs and the minibatch order.
         cond: conditions, ``[num_samples, ...]`` or a function of the seed list.
